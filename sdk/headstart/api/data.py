@@ -1,0 +1,129 @@
+"""What it is trained on: the dataset, its splits and the augmentation."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ._base import ApiModel
+from .uris import check_uri_field
+
+SplitValue = str | float
+
+
+class TfdsSource(ApiModel):
+    """A TensorFlow Datasets dataset."""
+
+    name: str = Field(min_length=1, max_length=256, pattern=r"^[a-z0-9_]+(/[\w.-]+)?(:[\d.*]+)?$")
+    """The TFDS name, e.g. tf_flowers (optionally with config and version, e.g. 'cifar10:3.0.2')."""
+
+    data_dir: str | None = Field(default=None, max_length=2048)
+    """Where TFDS keeps prepared data, e.g. pvc://datasets/tfds; a shared copy avoids downloads per job."""
+
+    download: bool = True
+    """Download and prepare the dataset when it is not in dataDir. Default: true."""
+
+    @model_validator(mode="after")
+    def _check(self) -> TfdsSource:
+        if self.data_dir is not None:
+            check_uri_field("dataDir", self.data_dir)
+        return self
+
+
+class ImageFolderSource(ApiModel):
+    """A folder with one subfolder of images per class; the subfolder names are the class names."""
+
+    uri: str = Field(max_length=2048)
+    """Local path or URI of the folder (file://, s3://, gs://, pvc://...)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> ImageFolderSource:
+        check_uri_field("uri", self.uri)
+        return self
+
+
+class Splits(ApiModel):
+    """Which data trains, validates and tests. TFDS: split strings such as 'train[:80%]'. Image folder:
+    validation and test are fractions of the folder (e.g. 0.2), train is the rest."""
+
+    train: SplitValue | None = None
+    """TFDS split string for training. Default: 'train' (TFDS); the rest of the folder (image folder)."""
+
+    validation: SplitValue | None = None
+    """TFDS split string, or fraction of an image folder, for validation. Default: none."""
+
+    test: SplitValue | None = None
+    """TFDS split string, or fraction of an image folder, for the final test. Default: none."""
+
+
+class DatasetSpec(ApiModel):
+    """The dataset. Give exactly one of tfds or imageFolder."""
+
+    tfds: TfdsSource | None = None
+    """A TensorFlow Datasets dataset by name."""
+
+    image_folder: ImageFolderSource | None = None
+    """A folder of images, one subfolder per class."""
+
+    splits: Splits = Field(default_factory=Splits)
+    """Train, validation and test splits."""
+
+    batch_size: int = Field(default=32, gt=0, le=65536)
+    """Images per batch. Default: 32."""
+
+    cache: bool = True
+    """Cache decoded and resized images in memory between epochs. Default: true."""
+
+    shuffle_buffer: int = Field(default=1000, ge=0, le=10_000_000)
+    """Shuffle buffer size in images (0 = no shuffling). Default: 1000."""
+
+    @model_validator(mode="after")
+    def _check(self) -> DatasetSpec:
+        if (self.tfds is None) == (self.image_folder is None):
+            raise ValueError("give exactly one of tfds or imageFolder")
+        split_items = (("train", self.splits.train), ("validation", self.splits.validation),
+                       ("test", self.splits.test))
+        if self.tfds is not None:
+            for name, value in split_items:
+                if value is not None and not isinstance(value, str):
+                    raise ValueError(f"splits.{name}: a TFDS split is a string such as 'train[:80%]'")
+                if isinstance(value, str) and not value.strip():
+                    raise ValueError(f"splits.{name}: must not be empty")
+        else:
+            if self.splits.train is not None:
+                raise ValueError("splits.train: an image folder trains on what validation and test leave")
+            total = 0.0
+            for name, value in split_items[1:]:
+                if value is None:
+                    continue
+                if isinstance(value, str) or not 0.0 <= value < 1.0:
+                    raise ValueError(f"splits.{name}: for an image folder, a fraction from 0 to below 1")
+                total += value
+            if total >= 1.0:
+                raise ValueError("splits: validation and test together must leave images to train on")
+        return self
+
+    @property
+    def train_split(self) -> SplitValue:
+        return self.splits.train if self.splits.train is not None else "train"
+
+
+class AugmentationSpec(ApiModel):
+    """Random augmentation of training images (applied after the cache, never cached)."""
+
+    flip: Literal["none", "horizontal", "vertical", "horizontal_and_vertical"] = "none"
+    """Random flips. Default: none."""
+
+    rotation: float = Field(default=0.0, ge=0.0, le=0.5)
+    """Random rotation as a fraction of a full turn (0.1 = up to +-36 degrees). Default: 0."""
+
+    zoom: float = Field(default=0.0, ge=0.0, lt=1.0)
+    """Random zoom factor (0.2 = up to 20% in or out). Default: 0."""
+
+    contrast: float = Field(default=0.0, ge=0.0, lt=1.0)
+    """Random contrast factor. Default: 0."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.flip != "none" or self.rotation > 0 or self.zoom > 0 or self.contrast > 0

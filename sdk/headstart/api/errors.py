@@ -1,0 +1,133 @@
+"""Turning pydantic's validation errors into one precise line per problem: ``field.path: message``."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from .model import NAME_PATTERN
+from .stages import TRAIN_BASE_PATTERN
+
+_PATH_PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*): (.+)$", re.S)
+_TYPE_WORDS = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "datetime_type": "a timestamp",
+    "datetime_parsing": "a timestamp",
+}
+_PATTERN_WORDS = {
+    NAME_PATTERN: "must be a DNS-1123 name: lower-case letters, digits and '-'",
+    TRAIN_BASE_PATTERN: "must be none, all, top:N or from:LAYER",
+}
+_UNION_BRANCHES = {"str", "float", "int", "bool", "list", "dict", "function-after", "function-before"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem with a manifest: where (a field path, '' for the whole document) and what."""
+
+    path: str
+    message: str
+    severity: Literal["error", "warning"] = "error"
+
+    def render(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        mark = "warning: " if self.severity == "warning" else ""
+        return f"{mark}{where}{self.message}"
+
+
+def format_path(parts: tuple[Any, ...] | list[Any]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _join(base: str, rel: str) -> str:
+    return f"{base}.{rel}" if base else rel
+
+
+def _got(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _message(err: dict[str, Any], known_fields: frozenset[str]) -> tuple[str, str]:
+    """(extra path suffix, message) for one pydantic error."""
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    if kind == "value_error":
+        text = str(ctx.get("error", err["msg"]))
+        match = _PATH_PREFIX.match(text)
+        return (match.group(1), match.group(2)) if match else ("", text)
+    if kind == "missing":
+        return "", "required field is missing"
+    if kind == "extra_forbidden":
+        field = str(err["loc"][-1]) if err["loc"] else ""
+        close = difflib.get_close_matches(field, sorted(known_fields), n=1, cutoff=0.75)
+        return "", "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
+    if kind in _TYPE_WORDS:
+        return "", f"must be {_TYPE_WORDS[kind]} (got {_got(value)})"
+    if kind == "literal_error":
+        return "", f"must be one of {ctx.get('expected')} (got {_got(value)})"
+    if kind == "enum":
+        return "", f"must be one of {ctx.get('expected')} (got {_got(value)})"
+    if kind == "greater_than":
+        return "", f"must be greater than {ctx['gt']}"
+    if kind == "greater_than_equal":
+        return "", f"must be at least {ctx['ge']}"
+    if kind == "less_than":
+        return "", f"must be less than {ctx['lt']}"
+    if kind == "less_than_equal":
+        return "", f"must be at most {ctx['le']}"
+    if kind == "string_pattern_mismatch":
+        return "", _PATTERN_WORDS.get(ctx.get("pattern"), f"must match {ctx.get('pattern')}") + \
+            f" (got {_got(value)})"
+    if kind in ("too_short", "string_too_short"):
+        least = ctx.get("min_length")
+        if least == 1:
+            return "", "must not be empty"
+        unit = "characters" if kind.startswith("string") else "items"
+        return "", f"must have at least {least} {unit}"
+    if kind in ("too_long", "string_too_long"):
+        unit = "characters" if kind.startswith("string") else "items"
+        return "", f"must have at most {ctx.get('max_length')} {unit}"
+    text = err["msg"]
+    return "", text[:1].lower() + text[1:]
+
+
+def problems_from(exc: ValidationError, known_fields: frozenset[str] = frozenset()) -> list[Problem]:
+    """One Problem per distinct (path, message); union branches folded into one line."""
+    by_path: dict[str, list[str]] = {}
+    for err in exc.errors(include_url=False):
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_BRANCHES)]
+        suffix, message = _message(err, known_fields)
+        path = _join(format_path(loc), suffix)
+        messages = by_path.setdefault(path, [])
+        if message not in messages:
+            messages.append(message)
+    problems = []
+    for path, messages in by_path.items():
+        if len(messages) > 1 and all(m.startswith("must be ") and "(got" in m for m in messages):
+            got = messages[0][messages[0].index("(got"):]
+            kinds = " or ".join(m[len("must be "):m.index(" (got")] for m in messages)
+            problems.append(Problem(path, f"must be {kinds} {got}"))
+        else:
+            problems.extend(Problem(path, m) for m in messages)
+    return problems

@@ -1,0 +1,118 @@
+"""The FineTuneJob resource: spec, metadata, and the rules that span several fields."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ._base import ApiModel
+from .cluster import (
+    EnvFromSource,
+    EnvVar,
+    OutputSpec,
+    ResourcesSpec,
+    RunPolicy,
+    RuntimeSpec,
+    SchedulingSpec,
+)
+from .data import AugmentationSpec, DatasetSpec
+from .model import NAME_PATTERN, BaseModelSpec, HeadSpec
+from .stages import StageSpec
+from .status import FineTuneJobStatus
+
+GROUP = "headstart.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "FineTuneJob"
+PLURAL = "finetunejobs"
+SINGULAR = "finetunejob"
+SHORT_NAMES = ("ftj",)
+
+
+class ObjectMeta(ApiModel):
+    """The parts of metav1.ObjectMeta a manifest carries (the rest is the API server's)."""
+
+    model_config = ApiModel.model_config | {"extra": "ignore"}
+
+    name: str = Field(min_length=1, max_length=253, pattern=NAME_PATTERN)
+    namespace: str | None = Field(default=None, max_length=63, pattern=NAME_PATTERN)
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class FineTuneJobSpec(ApiModel):
+    """Desired state of a FineTuneJob: base model, head, data, the stage schedule and where it runs."""
+
+    base_model: BaseModelSpec
+    """The pretrained model to start from."""
+
+    head: HeadSpec = Field(default_factory=HeadSpec)
+    """The new top: pooling and layers."""
+
+    dataset: DatasetSpec
+    """The training data."""
+
+    augmentation: AugmentationSpec = Field(default_factory=AugmentationSpec)
+    """Random augmentation of training images."""
+
+    stages: list[StageSpec] = Field(min_length=1, max_length=20)
+    """The schedule, run in order: e.g. train the head on a frozen base, then fine-tune the base."""
+
+    output: OutputSpec
+    """Where the trained model goes."""
+
+    seed: int = Field(default=42, ge=0, le=2**31 - 1)
+    """Seed for shuffling, splitting, augmentation and initialisation. Default: 42."""
+
+    runtime: RuntimeSpec = Field(default_factory=RuntimeSpec)
+    """Mixed precision, XLA, determinism."""
+
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    """GPUs, CPU and memory of the training pod."""
+
+    image: str | None = Field(default=None, max_length=1024)
+    """Trainer container image. Default: the operator's."""
+
+    run_policy: RunPolicy = Field(default_factory=RunPolicy)
+    """Retries, deadlines, clean-up and suspension."""
+
+    scheduling: SchedulingSpec = Field(default_factory=SchedulingSpec)
+    """Node selection, tolerations, priority and Kueue queue."""
+
+    env: list[EnvVar] = Field(default_factory=list, max_length=64)
+    """Environment of the trainer, e.g. storage credentials from Secrets."""
+
+    env_from: list[EnvFromSource] = Field(default_factory=list, max_length=16)
+    """Secrets whose keys become environment variables of the trainer."""
+
+    @model_validator(mode="after")
+    def _stage_names_unique(self) -> FineTuneJobSpec:
+        seen: set[str] = set()
+        for stage in self.stages:
+            if stage.name in seen:
+                raise ValueError(f"stages: name {stage.name!r} is used twice")
+            seen.add(stage.name)
+        return self
+
+
+class FineTuneJob(ApiModel):
+    """A fine-tuning job: a pretrained base, a new head, a dataset and a schedule of stages."""
+
+    model_config = ApiModel.model_config | {"extra": "ignore"}
+
+    api_version: Literal["headstart.dev/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["FineTuneJob"]
+    metadata: ObjectMeta
+    spec: FineTuneJobSpec
+    status: FineTuneJobStatus | None = None
+
+    @model_validator(mode="after")
+    def _not_from_itself(self) -> FineTuneJob:
+        if self.spec.base_model.from_job == self.metadata.name:
+            raise ValueError("spec.baseModel.fromJob: a job cannot start from its own output")
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name

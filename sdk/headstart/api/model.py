@@ -1,0 +1,95 @@
+"""What is trained: the pretrained base and the head put on top of it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ._base import ApiModel
+from .applications import APPLICATIONS, default_image_size, suggest
+from .uris import check_uri_field
+
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+class BaseModelSpec(ApiModel):
+    """The pretrained model to start from. Give exactly one of application, uri or fromJob."""
+
+    application: str | None = Field(default=None, max_length=64, examples=["Xception"])
+    """A keras.applications model by name, e.g. Xception, ResNet50, MobileNetV2, EfficientNetB0."""
+
+    weights: str = Field(default="imagenet", max_length=2048)
+    """Weights of the application: 'imagenet', 'none' (random initialisation) or the URI of a weights file.
+    Default: imagenet."""
+
+    uri: str | None = Field(default=None, max_length=2048)
+    """A user's own model instead of an application: a .keras file or a SavedModel directory, by URI."""
+
+    from_job: str | None = Field(default=None, max_length=253, pattern=NAME_PATTERN)
+    """Start from the model another FineTuneJob (same namespace) produced."""
+
+    cut_at: str | None = Field(default=None, max_length=256)
+    """Name of the layer to cut the base at; its output feeds the head. Default: the base without its top."""
+
+    image_size: list[int] | None = Field(default=None, min_length=2, max_length=2)
+    """Input [height, width] in pixels. Default: the application's own size (Xception 299, most 224), or
+    the input size of a model given by uri or fromJob."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BaseModelSpec:
+        given = [n for n, v in (("application", self.application), ("uri", self.uri),
+                                ("fromJob", self.from_job)) if v is not None]
+        if len(given) != 1:
+            which = " and ".join(given) if given else "none of them"
+            raise ValueError(f"give exactly one of application, uri or fromJob (got {which})")
+        if self.application is not None and self.application not in APPLICATIONS:
+            hint = suggest(self.application)
+            raise ValueError(
+                f"application: unknown application {self.application!r}"
+                + (f" (did you mean {hint!r}?)" if hint else " (see keras.applications for the names)")
+            )
+        if self.uri is not None:
+            check_uri_field("uri", self.uri)
+        if self.weights not in ("imagenet", "none"):
+            check_uri_field("weights", self.weights, hint="'imagenet', 'none' or the URI of a weights file: ")
+            if self.application is None:
+                raise ValueError(
+                    "weights: apply to an application only; a model by uri or fromJob has its own")
+        if self.image_size is not None and any(s < 32 or s > 2048 for s in self.image_size):
+            raise ValueError("imageSize: each side must be between 32 and 2048 pixels")
+        return self
+
+    def resolved_image_size(self) -> tuple[int, int] | None:
+        """The input size to use; None when it must be read from a uri/fromJob model."""
+        if self.image_size is not None:
+            return (self.image_size[0], self.image_size[1])
+        if self.application is not None:
+            return default_image_size(self.application)
+        return None
+
+
+class HeadLayer(ApiModel):
+    """One hidden Dense layer of the head."""
+
+    units: int = Field(gt=0, le=65536)
+    """Number of units."""
+
+    activation: str = Field(default="relu", max_length=32)
+    """A keras activation name. Default: relu."""
+
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    """Dropout rate after this layer. Default: 0."""
+
+
+class HeadSpec(ApiModel):
+    """The new top: pooling, optional hidden layers, and an output layer sized from the dataset's classes."""
+
+    pooling: Literal["avg", "max"] = "avg"
+    """Global pooling over the base's feature map. Default: avg."""
+
+    layers: list[HeadLayer] = Field(default_factory=list, max_length=16)
+    """Hidden Dense layers between pooling and output, e.g. [{units: 256, activation: relu, dropout: 0.2}]."""
+
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    """Dropout rate just before the output layer. Default: 0."""

@@ -1,0 +1,73 @@
+"""What the operator reports: the FineTuneJob's status (never written by users)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+from pydantic import Field
+
+from ._base import ApiModel
+
+
+class Phase(str, Enum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    SUSPENDED = "Suspended"
+
+
+class Condition(ApiModel):
+    """A metav1.Condition."""
+
+    type: str = Field(max_length=316)
+    status: str = Field(pattern=r"^(True|False|Unknown)$")
+    reason: str | None = Field(default=None, max_length=1024)
+    message: str | None = Field(default=None, max_length=32768)
+    last_transition_time: datetime | None = None
+    observed_generation: int | None = None
+
+
+class StageResult(ApiModel):
+    """Outcome of one stage."""
+
+    name: str
+    epochs_completed: int = 0
+    best_val_accuracy: float | None = None
+    duration_seconds: float | None = None
+    stopped_early: bool = False
+
+
+class ModelStatus(ApiModel):
+    """The model the job produced."""
+
+    uri: str
+    sha256: str | None = None
+    """sha256 of the output's manifest.json (which holds the digest of every artifact)."""
+    formats: list[str] = Field(default_factory=list)
+    class_names: list[str] = Field(default_factory=list)
+
+
+class FineTuneJobStatus(ApiModel):
+    """Observed state of a FineTuneJob."""
+
+    phase: Phase | None = None
+    """Pending, Running, Succeeded, Failed or Suspended."""
+    conditions: list[Condition] = Field(default_factory=list)
+    stage: str | None = None
+    """Name of the current (or last) stage."""
+    stage_index: int | None = None
+    epoch: int | None = None
+    """Current epoch within the stage, from 1."""
+    epochs: int | None = None
+    """Epochs scheduled for the current stage."""
+    stages: list[StageResult] = Field(default_factory=list)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    """Latest metrics with Keras names: loss, accuracy, val_loss, val_accuracy, test_accuracy..."""
+    model: ModelStatus | None = None
+    message: str | None = None
+    """Why the job waits or failed, in one line."""
+    start_time: datetime | None = None
+    completion_time: datetime | None = None
+    observed_generation: int | None = None
