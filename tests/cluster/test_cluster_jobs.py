@@ -1,0 +1,103 @@
+"""batch/v1 Jobs: the Job controller makes pods, the scheduler binds them to GPU
+nodes, and pod status written as a kubelet would drives the Job to its end."""
+
+from __future__ import annotations
+
+from controlplane.kubelet import GPU_RESOURCE
+from controlplane.waiting import wait_for
+from kubernetes import client
+
+
+def _job(name: str, gpus: int = 1, ttl: int | None = None, backoff: int = 0) -> client.V1Job:
+    container = client.V1Container(
+        name="train",
+        image="example.invalid/trainer:latest",
+        resources=client.V1ResourceRequirements(limits={GPU_RESOURCE: str(gpus)}),
+    )
+    return client.V1Job(
+        metadata=client.V1ObjectMeta(name=name),
+        spec=client.V1JobSpec(
+            backoff_limit=backoff,
+            ttl_seconds_after_finished=ttl,
+            template=client.V1PodTemplateSpec(spec=client.V1PodSpec(
+                restart_policy="Never",
+                containers=[container],
+                node_selector={"nvidia.com/gpu.present": "true"},
+            )),
+        ),
+    )
+
+
+def _job_pod(core: client.CoreV1Api, namespace: str, job: str) -> client.V1Pod:
+    def one_pod():
+        pods = core.list_namespaced_pod(namespace, label_selector=f"job-name={job}").items
+        return pods[0] if len(pods) == 1 else None
+
+    return wait_for(one_pod, f"the Job controller to create a pod for {namespace}/{job}", 30)
+
+
+def _condition(batch: client.BatchV1Api, namespace: str, job: str, kind: str) -> bool:
+    conds = batch.read_namespaced_job_status(job, namespace).status.conditions or []
+    return any(c.type == kind and c.status == "True" for c in conds)
+
+
+def test_job_pod_is_scheduled_onto_a_gpu_node_and_completes(api_client, kubelet, namespace):
+    batch, core = client.BatchV1Api(api_client), client.CoreV1Api(api_client)
+    batch.create_namespaced_job(namespace, _job("complete", gpus=2))
+    pod = _job_pod(core, namespace, "complete")
+    assert pod.metadata.owner_references[0].kind == "Job"
+
+    node = kubelet.wait_scheduled(namespace, pod.metadata.name)
+    assert node in kubelet.node_names
+
+    kubelet.set_phase(namespace, pod.metadata.name, "Running")
+    wait_for(lambda: batch.read_namespaced_job_status("complete", namespace).status.active == 1,
+             "Job to count one active pod", 30)
+    kubelet.set_phase(namespace, pod.metadata.name, "Succeeded")
+    wait_for(lambda: _condition(batch, namespace, "complete", "Complete"),
+             "Job condition Complete=True", 60)
+    job = batch.read_namespaced_job_status("complete", namespace)
+    assert job.status.succeeded == 1
+    assert job.status.completion_time is not None
+
+
+def test_failed_pod_fails_the_job(api_client, kubelet, namespace):
+    batch, core = client.BatchV1Api(api_client), client.CoreV1Api(api_client)
+    batch.create_namespaced_job(namespace, _job("fails", backoff=0))
+    pod = _job_pod(core, namespace, "fails")
+    kubelet.wait_scheduled(namespace, pod.metadata.name)
+    kubelet.set_phase(namespace, pod.metadata.name, "Failed", exit_code=3)
+    wait_for(lambda: _condition(batch, namespace, "fails", "Failed"),
+             "Job condition Failed=True", 60)
+
+
+def test_pod_asking_for_more_gpus_than_any_node_stays_pending(api_client, control_plane,
+                                                               namespace):
+    batch, core = client.BatchV1Api(api_client), client.CoreV1Api(api_client)
+    too_many = control_plane.gpus_per_node + 1
+    batch.create_namespaced_job(namespace, _job("greedy", gpus=too_many))
+    pod = _job_pod(core, namespace, "greedy")
+
+    def unschedulable() -> bool:
+        conds = core.read_namespaced_pod(pod.metadata.name, namespace).status.conditions or []
+        return any(c.type == "PodScheduled" and c.reason == "Unschedulable" for c in conds)
+
+    wait_for(unschedulable, "scheduler to report the pod Unschedulable", 30)
+    assert core.read_namespaced_pod(pod.metadata.name, namespace).spec.node_name is None
+
+
+def test_finished_job_with_ttl_is_deleted_with_its_pods(api_client, kubelet, namespace):
+    batch, core = client.BatchV1Api(api_client), client.CoreV1Api(api_client)
+    batch.create_namespaced_job(namespace, _job("ephemeral", ttl=0))
+    pod = _job_pod(core, namespace, "ephemeral")
+    kubelet.wait_scheduled(namespace, pod.metadata.name)
+    kubelet.set_phase(namespace, pod.metadata.name, "Succeeded")
+
+    def job_gone() -> bool:
+        return not batch.list_namespaced_job(namespace).items
+
+    wait_for(job_gone, "ttl-after-finished controller to delete the Job", 60)
+    # The TTL controller deletes in the foreground: the garbage collector
+    # removes the pods that the Job owned.
+    wait_for(lambda: not core.list_namespaced_pod(namespace).items,
+             "garbage collector to delete the Job's pods", 60)

@@ -1,0 +1,183 @@
+"""PKI for the test control plane, generated with `cryptography`.
+
+One throw-away CA signs:
+  * a serving certificate for the loopback servers (kube-apiserver,
+    kube-controller-manager, kube-scheduler),
+  * one client certificate per identity (admin, controller-manager, scheduler),
+    whose CN/O are the user and groups the RBAC authorizer sees.
+The service-account signing key pair is separate and not a certificate.
+Everything is written as PEM under one directory and lives only as long as it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+#: First address of --service-cluster-ip-range: the in-cluster `kubernetes` Service.
+SERVICE_IP = "10.0.0.1"
+SERVING_DNS = (
+    "localhost",
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+)
+_VALIDITY = datetime.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class CertPair:
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class Pki:
+    """Paths of every PEM file the control plane needs."""
+
+    ca: CertPair
+    serving: CertPair
+    admin: CertPair
+    controller_manager: CertPair
+    scheduler: CertPair
+    sa_public: Path
+    sa_private: Path
+
+
+def _key_pem(key) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    path.chmod(0o600)
+    return path
+
+
+def _name(cn: str, orgs: tuple[str, ...] = ()) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
+    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+    return x509.Name(attrs)
+
+
+def _builder(subject: x509.Name, issuer: x509.Name, public_key) -> x509.CertificateBuilder:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + _VALIDITY)
+    )
+
+
+class _Ca:
+    def __init__(self) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.name = _name("headstart-test-ca")
+        self.cert = (
+            _builder(self.name, self.name, self.key.public_key())
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True, content_commitment=False,
+                    key_encipherment=False, data_encipherment=False,
+                    key_agreement=False, key_cert_sign=True, crl_sign=True,
+                    encipher_only=False, decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()),
+                critical=False,
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+
+    def issue(
+        self,
+        cn: str,
+        *,
+        orgs: tuple[str, ...] = (),
+        server: bool = False,
+    ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+        builder = (
+            _builder(_name(cn, orgs), self.name, key.public_key())
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True, content_commitment=False,
+                    key_encipherment=False, data_encipherment=False,
+                    key_agreement=False, key_cert_sign=False, crl_sign=False,
+                    encipher_only=False, decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
+                critical=False,
+            )
+        )
+        if server:
+            sans: list[x509.GeneralName] = [x509.DNSName(d) for d in SERVING_DNS]
+            sans += [
+                x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", SERVICE_IP)
+            ]
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        return builder.sign(self.key, hashes.SHA256()), key
+
+
+def _save(directory: Path, stem: str, cert: x509.Certificate, key) -> CertPair:
+    return CertPair(
+        cert=_write(directory / f"{stem}.crt", cert.public_bytes(serialization.Encoding.PEM)),
+        key=_write(directory / f"{stem}.key", _key_pem(key)),
+    )
+
+
+def generate(directory: Path) -> Pki:
+    """Create a fresh CA, leaf certificates and service-account keys in `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = _Ca()
+    ca_pair = _save(directory, "ca", ca.cert, ca.key)
+    serving = _save(directory, "serving", *ca.issue("headstart-loopback", server=True))
+    # system:masters is the built-in break-glass group, as envtest's admin user uses.
+    admin = _save(directory, "admin", *ca.issue("headstart-admin", orgs=("system:masters",)))
+    # These two user names are bound by the apiserver's bootstrap RBAC policy
+    # to their least-privilege ClusterRoles.
+    kcm = _save(directory, "kube-controller-manager", *ca.issue("system:kube-controller-manager"))
+    sched = _save(directory, "kube-scheduler", *ca.issue("system:kube-scheduler"))
+
+    sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    sa_private = _write(directory / "sa.key", _key_pem(sa_key))
+    sa_public = _write(
+        directory / "sa.pub",
+        sa_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+    )
+    return Pki(
+        ca=ca_pair,
+        serving=serving,
+        admin=admin,
+        controller_manager=kcm,
+        scheduler=sched,
+        sa_public=sa_public,
+        sa_private=sa_private,
+    )

@@ -1,0 +1,131 @@
+"""What a kubelet would do, done through the API: register GPU nodes, report pod status.
+
+There is no kubelet in the test control plane.  Nodes are plain Node objects
+the scheduler can bind pods to; a test moves a bound pod through its phases
+with :func:`set_pod_phase`, the same status writes a kubelet makes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+
+from kubernetes import client
+
+from .waiting import wait_for
+
+GPU_RESOURCE = "nvidia.com/gpu"
+NODE_LABELS = {"headstart.dev/fake-node": "true", "nvidia.com/gpu.present": "true"}
+TERMINAL = ("Succeeded", "Failed")
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+
+
+def create_gpu_nodes(
+    api: client.ApiClient, count: int, gpus: int, deadline: float, prefix: str = "gpu-node"
+) -> list[str]:
+    """Create `count` Ready nodes with `gpus` x nvidia.com/gpu each; return their names."""
+    core = client.CoreV1Api(api)
+    names = []
+    capacity = {"cpu": "32", "memory": "256Gi", "pods": "110", GPU_RESOURCE: str(gpus)}
+    for i in range(count):
+        name = f"{prefix}-{i}"
+        core.create_node(client.V1Node(
+            metadata=client.V1ObjectMeta(
+                name=name, labels={**NODE_LABELS, "kubernetes.io/hostname": name}),
+        ))
+        # The TaintNodesByCondition admission plugin marks new nodes not-ready;
+        # the node lifecycle controller would lift that once the kubelet reports
+        # Ready.  Neither exists here, so report Ready and lift it ourselves.
+        core.patch_node_status(name, {"status": {
+            "capacity": capacity,
+            "allocatable": capacity,
+            "conditions": [{
+                "type": "Ready", "status": "True", "reason": "KubeletReady",
+                "message": "fake node for the headstart test control plane",
+                "lastHeartbeatTime": _now().isoformat(),
+                "lastTransitionTime": _now().isoformat(),
+            }],
+            "nodeInfo": {
+                "kubeletVersion": "fake", "containerRuntimeVersion": "fake://0",
+                "architecture": "amd64", "operatingSystem": "linux",
+                "kernelVersion": "", "osImage": "", "kubeProxyVersion": "",
+                "machineID": "", "systemUUID": "", "bootID": "",
+            },
+        }})
+        core.patch_node(name, {"spec": {"taints": None}})
+        names.append(name)
+    timeout = max(deadline - time.monotonic(), 1.0)
+    for name in names:
+        wait_for(lambda n=name: not core.read_node(n).spec.taints,
+                 f"node {name} to be untainted", timeout)
+    return names
+
+
+def _container_statuses(pod: client.V1Pod, phase: str, exit_code: int) -> list[dict]:
+    statuses = []
+    for container in pod.spec.containers:
+        if phase == "Running":
+            state = {"running": {"startedAt": _now().isoformat()}}
+        else:
+            state = {"terminated": {
+                "exitCode": exit_code,
+                "reason": "Completed" if exit_code == 0 else "Error",
+                "startedAt": _now().isoformat(),
+                "finishedAt": _now().isoformat(),
+            }}
+        statuses.append({
+            "name": container.name,
+            "image": container.image,
+            "imageID": "",
+            "ready": phase == "Running",
+            "restartCount": 0,
+            "started": phase == "Running",
+            "state": state,
+        })
+    return statuses
+
+
+def set_pod_phase(
+    api: client.ApiClient, namespace: str, name: str, phase: str, exit_code: int | None = None
+) -> client.V1Pod:
+    """Write pod status as a kubelet would: phase, conditions and container states.
+
+    `phase` is Running, Succeeded or Failed.  The pod must already be bound to
+    a node (a kubelet only reports pods it runs).
+    """
+    if phase not in ("Running", *TERMINAL):
+        raise ValueError(f"unsupported phase {phase!r}")
+    if exit_code is None:
+        exit_code = 1 if phase == "Failed" else 0
+    core = client.CoreV1Api(api)
+    pod = core.read_namespaced_pod(name, namespace)
+    if not pod.spec.node_name:
+        raise AssertionError(f"pod {namespace}/{name} is not scheduled; a kubelet would not run it")
+    ready = "True" if phase == "Running" else "False"
+    now = _now().isoformat()
+    status = {
+        "phase": phase,
+        "hostIP": "127.0.0.1",
+        "podIP": "127.0.0.1",
+        "startTime": now,
+        "conditions": [
+            {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+            {"type": "Initialized", "status": "True", "lastTransitionTime": now},
+            {"type": "ContainersReady", "status": ready, "lastTransitionTime": now},
+            {"type": "Ready", "status": ready, "lastTransitionTime": now},
+        ],
+        "containerStatuses": _container_statuses(pod, phase, exit_code),
+    }
+    return core.patch_namespaced_pod_status(name, namespace, {"status": status})
+
+
+def wait_scheduled(
+    api: client.ApiClient, namespace: str, name: str, timeout: float = 60.0
+) -> str:
+    """Wait until the scheduler binds the pod; return the node name."""
+    core = client.CoreV1Api(api)
+    return wait_for(lambda: core.read_namespaced_pod(name, namespace).spec.node_name,
+                    f"pod {namespace}/{name} to be scheduled", timeout)
