@@ -6,6 +6,12 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 
+def cel(*rules: tuple[str, str]) -> ConfigDict:
+    """Model config carrying CEL rules into the generated CRD (x-kubernetes-validations)."""
+    return ApiModel.model_config | ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]})
+
+
 class ApiModel(BaseModel):
     """Base for all FineTuneJob models.
 

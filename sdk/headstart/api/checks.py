@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -11,32 +11,25 @@ from .job import API_VERSION, KIND, FineTuneJob
 from .uris import scheme_of
 
 
-def _aliases(model: type[BaseModel], seen: set[type] | None = None) -> set[str]:
-    """Every wire name of a model tree (for 'did you mean' hints)."""
-    seen = seen if seen is not None else set()
-    if model in seen:
-        return set()
-    seen.add(model)
-    names: set[str] = set()
-    for name, field in model.model_fields.items():
-        names.add(field.alias or name)
-        for arg in _nested_models(field.annotation):
-            names |= _aliases(arg, seen)
-    return names
-
-
-def _nested_models(annotation: Any) -> list[type[BaseModel]]:
-    from typing import get_args
-
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
-    out: list[type[BaseModel]] = []
-    for arg in get_args(annotation):
-        out.extend(_nested_models(arg))
-    return out
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
 
 
-KNOWN_FIELDS = frozenset(_aliases(FineTuneJob))
+def fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The wire names of the fields of the model found at ``loc`` (for 'did you mean' hints)."""
+    models: list[type[BaseModel]] = [FineTuneJob]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        nxt: list[type[BaseModel]] = []
+        for model in models:
+            for name, field in model.model_fields.items():
+                if part in (name, field.alias):
+                    nxt.extend(_models_in(field.annotation))
+        models = nxt
+    return sorted({f.alias or n for m in models for n, f in m.model_fields.items()})
 
 
 def check_document(doc: Any) -> tuple[FineTuneJob | None, list[Problem]]:
@@ -53,7 +46,7 @@ def check_document(doc: Any) -> tuple[FineTuneJob | None, list[Problem]]:
     try:
         job = FineTuneJob.model_validate(doc)
     except ValidationError as exc:
-        return None, problems_from(exc, KNOWN_FIELDS)
+        return None, problems_from(exc, fields_at)
     return job, warnings_for(job)
 
 

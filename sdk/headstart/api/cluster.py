@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ._base import ApiModel
+from ._base import ApiModel, cel
 from .uris import check_uri
 
 QUANTITY_PATTERN = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
@@ -22,7 +22,8 @@ class OutputSpec(ApiModel):
     """Output location: pvc://CLAIM/path, s3://, gs://, file:// or (local runs) a path."""
 
     formats: list[Literal["keras", "savedmodel", "tflite"]] = Field(
-        default_factory=lambda: ["keras", "savedmodel"], min_length=1, max_length=3)
+        default_factory=lambda: ["keras", "savedmodel"], min_length=1, max_length=3,
+        json_schema_extra={"x-kubernetes-list-type": "set"})
     """Formats to write: keras (model.keras), savedmodel (for TF Serving), tflite. Default: keras,
     savedmodel."""
 
@@ -120,6 +121,8 @@ class SecretKeyRef(ApiModel):
 
 class EnvVar(ApiModel):
     """An environment variable of the trainer, e.g. storage credentials from a Secret."""
+
+    model_config = cel(("!(has(self.value) && has(self.secretKeyRef))", "give value or secretKeyRef, not both"))
 
     name: str = Field(min_length=1, max_length=256, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
     value: str | None = None

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ._base import ApiModel
+from ._base import ApiModel, cel
 from .uris import check_uri_field
 
 SplitValue = str | float
@@ -59,6 +59,12 @@ class Splits(ApiModel):
 
 class DatasetSpec(ApiModel):
     """The dataset. Give exactly one of tfds or imageFolder."""
+
+    model_config = cel(
+        ("has(self.tfds) != has(self.imageFolder)", "give exactly one of tfds or imageFolder"),
+        ("!has(self.imageFolder) || !has(self.splits) || !has(self.splits.train)",
+         "splits.train: an image folder trains on what validation and test leave"),
+    )
 
     tfds: TfdsSource | None = None
     """A TensorFlow Datasets dataset by name."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from .cluster import QUANTITY_PATTERN
 from .model import NAME_PATTERN
 from .stages import TRAIN_BASE_PATTERN
 
@@ -32,6 +34,7 @@ _TYPE_WORDS = {
 _PATTERN_WORDS = {
     NAME_PATTERN: "must be a DNS-1123 name: lower-case letters, digits and '-'",
     TRAIN_BASE_PATTERN: "must be none, all, top:N or from:LAYER",
+    QUANTITY_PATTERN: "must be a Kubernetes quantity such as '4', '500m' or '16Gi'",
 }
 _UNION_BRANCHES = {"str", "float", "int", "bool", "list", "dict", "function-after", "function-before"}
 
@@ -61,7 +64,13 @@ def format_path(parts: tuple[Any, ...] | list[Any]) -> str:
 
 
 def _join(base: str, rel: str) -> str:
+    if not rel:
+        return base
     return f"{base}.{rel}" if base else rel
+
+
+def _num(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _got(value: Any) -> str:
@@ -69,7 +78,10 @@ def _got(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _message(err: dict[str, Any], known_fields: frozenset[str]) -> tuple[str, str]:
+FieldsAt = Callable[[tuple[Any, ...]], list[str]]
+
+
+def _message(err: dict[str, Any], fields_at: FieldsAt | None) -> tuple[str, str]:
     """(extra path suffix, message) for one pydantic error."""
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     if kind == "value_error":
@@ -80,7 +92,8 @@ def _message(err: dict[str, Any], known_fields: frozenset[str]) -> tuple[str, st
         return "", "required field is missing"
     if kind == "extra_forbidden":
         field = str(err["loc"][-1]) if err["loc"] else ""
-        close = difflib.get_close_matches(field, sorted(known_fields), n=1, cutoff=0.75)
+        known = fields_at(tuple(err["loc"][:-1])) if fields_at else []
+        close = difflib.get_close_matches(field, known, n=1, cutoff=0.75)
         return "", "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
     if kind in _TYPE_WORDS:
         return "", f"must be {_TYPE_WORDS[kind]} (got {_got(value)})"
@@ -89,13 +102,13 @@ def _message(err: dict[str, Any], known_fields: frozenset[str]) -> tuple[str, st
     if kind == "enum":
         return "", f"must be one of {ctx.get('expected')} (got {_got(value)})"
     if kind == "greater_than":
-        return "", f"must be greater than {ctx['gt']}"
+        return "", f"must be greater than {_num(ctx['gt'])}"
     if kind == "greater_than_equal":
-        return "", f"must be at least {ctx['ge']}"
+        return "", f"must be at least {_num(ctx['ge'])}"
     if kind == "less_than":
-        return "", f"must be less than {ctx['lt']}"
+        return "", f"must be less than {_num(ctx['lt'])}"
     if kind == "less_than_equal":
-        return "", f"must be at most {ctx['le']}"
+        return "", f"must be at most {_num(ctx['le'])}"
     if kind == "string_pattern_mismatch":
         return "", _PATTERN_WORDS.get(ctx.get("pattern"), f"must match {ctx.get('pattern')}") + \
             f" (got {_got(value)})"
@@ -112,12 +125,12 @@ def _message(err: dict[str, Any], known_fields: frozenset[str]) -> tuple[str, st
     return "", text[:1].lower() + text[1:]
 
 
-def problems_from(exc: ValidationError, known_fields: frozenset[str] = frozenset()) -> list[Problem]:
+def problems_from(exc: ValidationError, fields_at: FieldsAt | None = None) -> list[Problem]:
     """One Problem per distinct (path, message); union branches folded into one line."""
     by_path: dict[str, list[str]] = {}
     for err in exc.errors(include_url=False):
         loc = [p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_BRANCHES)]
-        suffix, message = _message(err, known_fields)
+        suffix, message = _message(err, fields_at)
         path = _join(format_path(loc), suffix)
         messages = by_path.setdefault(path, [])
         if message not in messages:

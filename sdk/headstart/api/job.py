@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ._base import ApiModel
+from ._base import ApiModel, cel
 from .cluster import (
     EnvFromSource,
     EnvVar,
@@ -43,6 +43,9 @@ class ObjectMeta(ApiModel):
 
 class FineTuneJobSpec(ApiModel):
     """Desired state of a FineTuneJob: base model, head, data, the stage schedule and where it runs."""
+
+    model_config = cel(("self.stages.all(s, self.stages.exists_one(t, t.name == s.name))",
+                        "stages: stage names must be unique"))
 
     base_model: BaseModelSpec
     """The pretrained model to start from."""

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ._base import ApiModel
+from ._base import ApiModel, cel
 from .applications import APPLICATIONS, default_image_size, suggest
 from .uris import check_uri_field
 
@@ -16,7 +16,14 @@ NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 class BaseModelSpec(ApiModel):
     """The pretrained model to start from. Give exactly one of application, uri or fromJob."""
 
-    application: str | None = Field(default=None, max_length=64, examples=["Xception"])
+    model_config = cel(
+        ("[has(self.application), has(self.uri), has(self.fromJob)].filter(x, x).size() == 1",
+         "give exactly one of application, uri or fromJob"),
+        ("!has(self.weights) || self.weights == 'imagenet' || self.weights == 'none' || has(self.application)",
+         "weights: only an application takes weights; a model by uri or fromJob has its own"),
+    )
+
+    application: str | None = Field(default=None, max_length=64, json_schema_extra={"enum": list(APPLICATIONS)})
     """A keras.applications model by name, e.g. Xception, ResNet50, MobileNetV2, EfficientNetB0."""
 
     weights: str = Field(default="imagenet", max_length=2048)
@@ -55,7 +62,7 @@ class BaseModelSpec(ApiModel):
             check_uri_field("weights", self.weights, hint="'imagenet', 'none' or the URI of a weights file: ")
             if self.application is None:
                 raise ValueError(
-                    "weights: apply to an application only; a model by uri or fromJob has its own")
+                    "weights: only an application takes weights; a model by uri or fromJob has its own")
         if self.image_size is not None and any(s < 32 or s > 2048 for s in self.image_size):
             raise ValueError("imageSize: each side must be between 32 and 2048 pixels")
         return self

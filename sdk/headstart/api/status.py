@@ -54,7 +54,9 @@ class FineTuneJobStatus(ApiModel):
 
     phase: Phase | None = None
     """Pending, Running, Succeeded, Failed or Suspended."""
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
     stage: str | None = None
     """Name of the current (or last) stage."""
     stage_index: int | None = None

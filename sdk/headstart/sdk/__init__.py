@@ -1,0 +1,1 @@
+"""The Headstart SDK: the `headstart` command line (``headstart.sdk.cli``)."""
