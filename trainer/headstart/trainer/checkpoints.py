@@ -1,0 +1,169 @@
+"""Checkpoints under ``<output>/checkpoints/``: after every epoch and at every stage boundary.
+
+``state.json`` says what is complete; it is written (atomically) only after the files it names, so a
+run killed at any moment leaves the previous consistent state. Weights and optimizer variables are
+plain numpy archives of ``model.get_weights()`` / ``optimizer.variables`` in their (deterministic)
+order, independent of Keras' saving formats.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import storage
+from .errors import OutputError
+from .reporting import StageResult
+
+FORMAT = 1
+
+
+@dataclass
+class StageState:
+    """Progress inside the current stage."""
+
+    index: int
+    epochs_done: int = 0
+    history: dict[str, list[float]] = field(default_factory=dict)
+    duration_seconds: float = 0.0
+    optimizer: str | None = None
+    early_stopping: dict | None = None
+    best_weights: str | None = None
+    stopped: bool = False
+
+
+@dataclass
+class State:
+    job: str
+    spec_sha256: str
+    stages: list[StageResult] = field(default_factory=list)
+    """Completed stages."""
+    weights: str | None = None
+    current: StageState | None = None
+
+    def to_json(self) -> bytes:
+        data = {"format": FORMAT, "job": self.job, "spec_sha256": self.spec_sha256,
+                "stages": [s.to_dict() for s in self.stages], "weights": self.weights,
+                "current": None if self.current is None else self.current.__dict__}
+        return json.dumps(data, indent=1).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> State:
+        data = json.loads(raw)
+        if data.get("format") != FORMAT:
+            raise ValueError("unknown checkpoint format")
+        current = data.get("current")
+        return cls(job=data["job"], spec_sha256=data["spec_sha256"],
+                   stages=[StageResult.from_dict(s) for s in data["stages"]], weights=data.get("weights"),
+                   current=None if current is None else StageState(**current))
+
+
+class Checkpoints:
+    def __init__(self, output_uri: str, job: str, spec_sha256: str):
+        self.root = storage.join(output_uri, "checkpoints")
+        self.job = job
+        self.spec_sha256 = spec_sha256
+
+    def load(self) -> State | None:
+        """The saved state of this very job and spec, or None (nothing to resume)."""
+        uri = storage.join(self.root, "state.json")
+        if not storage.exists(uri):
+            return None
+        try:
+            state = State.from_json(storage.read_bytes(uri))
+        except (ValueError, KeyError, TypeError):
+            return None
+        if state.job != self.job or state.spec_sha256 != self.spec_sha256:
+            return None
+        return state
+
+    def clear(self) -> None:
+        storage.remove(self.root)
+
+    def _save_arrays(self, name: str, arrays: list[Any]) -> str:
+        import numpy as np
+
+        buf = io.BytesIO()
+        np.savez(buf, *arrays)
+        storage.write_bytes_atomic(storage.join(self.root, name), buf.getvalue())
+        return name
+
+    def _load_arrays(self, name: str) -> list[Any]:
+        import numpy as np
+
+        try:
+            with np.load(io.BytesIO(storage.read_bytes(storage.join(self.root, name)))) as npz:
+                return [npz[f"arr_{i}"] for i in range(len(npz.files))]
+        except (OSError, ValueError) as exc:
+            raise OutputError(f"checkpoint {name} is unreadable: {exc}; remove {self.root} to start over") \
+                from exc
+
+    def save_epoch(self, state: State, model: Any, optimizer: Any, improved_weights: list | None) -> None:
+        """After an epoch: the model's weights, the optimizer's variables, then state.json."""
+        cur = state.current
+        assert cur is not None
+        tag = f"stage-{cur.index:02d}-epoch-{cur.epochs_done:04d}"
+        old = self._referenced(state)
+        state.weights = self._save_arrays(f"{tag}.weights.npz", model.get_weights())
+        cur.optimizer = self._save_arrays(f"{tag}.optimizer.npz", [v.numpy() for v in optimizer.variables])
+        if improved_weights is not None:
+            cur.best_weights = self._save_arrays(f"{tag}.best.npz", improved_weights)
+        self._write_state(state)
+        self._drop(old - self._referenced(state))
+
+    def save_stage_end(self, state: State, model: Any, result: StageResult) -> None:
+        old = self._referenced(state)
+        state.weights = self._save_arrays(f"stage-{result.index:02d}-end-{result.name}.weights.npz",
+                                          model.get_weights())
+        state.stages.append(result)
+        state.current = None
+        self._write_state(state)
+        self._drop(old - self._referenced(state))
+
+    def _write_state(self, state: State) -> None:
+        storage.write_bytes_atomic(storage.join(self.root, "state.json"), state.to_json())
+
+    @staticmethod
+    def _referenced(state: State) -> set[str]:
+        names = {state.weights}
+        if state.current is not None:
+            names |= {state.current.optimizer, state.current.best_weights}
+        return {n for n in names if n and n.split("-")[2] == "epoch"}  # stage boundaries are kept
+
+    def _drop(self, names: set[str]) -> None:
+        for name in names:
+            storage.remove(storage.join(self.root, name))
+
+    def restore_weights(self, state: State, model: Any) -> None:
+        if state.weights is None:
+            return
+        arrays = self._load_arrays(state.weights)
+        self._check(arrays, model.weights, "model weights")
+        model.set_weights(arrays)
+
+    def restore_optimizer(self, state: State, optimizer: Any, variables: list[Any]) -> None:
+        if state.current is None or state.current.optimizer is None:
+            return
+        arrays = self._load_arrays(state.current.optimizer)
+        optimizer.build(variables)
+        self._check(arrays, optimizer.variables, "optimizer variables")
+        for var, value in zip(optimizer.variables, arrays):
+            var.assign(value)
+
+    def best_weights(self, state: State) -> list | None:
+        if state.current is None or state.current.best_weights is None:
+            return None
+        return self._load_arrays(state.current.best_weights)
+
+    def finish(self, state: State) -> None:
+        """After the outputs are written: drop per-epoch files, keep the stage boundaries."""
+        self._drop(self._referenced(state))
+
+    def _check(self, arrays: list[Any], variables: list[Any], what: str) -> None:
+        shapes = [tuple(a.shape) for a in arrays]
+        wanted = [tuple(v.shape) for v in variables]
+        if shapes != wanted:
+            raise OutputError(f"checkpoint {what} do not fit the model ({len(shapes)} vs {len(wanted)} "
+                              f"arrays); remove {self.root} to start over")

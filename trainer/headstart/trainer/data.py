@@ -1,0 +1,243 @@
+"""Input data: TFDS datasets and image folders, decoded, resized and cached; batches for training.
+
+Each split is a tf.data.Dataset of (uint8 image HxWx3, int label), decoded and resized in a parallel map
+and cached (``dataset.cache``). Batching, shuffling and random augmentation come after the cache, so
+augmented images are never cached.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from headstart.api import AugmentationSpec, DatasetSpec
+
+from . import storage
+from .errors import DatasetDownloadError, DatasetError, looks_like_network_failure
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class Data:
+    class_names: list[str]
+    splits: dict[str, Any]
+    """split name -> unbatched dataset of (uint8 image, label); absent splits are missing."""
+    counts: dict[str, int | None]
+    skipped: list[str] = field(default_factory=list)
+    """Files of an image folder that are not readable images (skipped)."""
+    card: dict[str, str] = field(default_factory=dict)
+
+
+def load(spec: DatasetSpec, image_size: tuple[int, int], seed: int, workdir: str) -> Data:
+    if spec.tfds is not None:
+        data = _tfds(spec, image_size, seed)
+    else:
+        data = _image_folder(spec, image_size, seed, workdir)
+    if len(data.class_names) < 2:
+        raise DatasetError(f"the dataset has {len(data.class_names)} class(es) "
+                           f"({', '.join(data.class_names) or 'none'}); a classifier needs at least two")
+    if spec.cache:
+        data.splits = {k: ds.cache() for k, ds in data.splits.items()}
+    return data
+
+
+def _resize(image: Any, size: tuple[int, int]) -> Any:
+    import tensorflow as tf
+
+    image = tf.image.resize(image, size, antialias=True)
+    return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 255.0)), tf.uint8)
+
+
+def _tfds(spec: DatasetSpec, size: tuple[int, int], seed: int) -> Data:
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    src = spec.tfds
+    assert src is not None
+    data_dir = storage.url(src.data_dir) if src.data_dir else None
+    try:
+        builder = tfds.builder(src.name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError as exc:
+        raise DatasetError(f"dataset.tfds.name: TFDS has no dataset {src.name!r}") from exc
+    except Exception as exc:
+        raise DatasetError(f"dataset.tfds {src.name!r}: {_first_line(exc)}") from exc
+    where = data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
+    if not builder.is_prepared():
+        if not src.download:
+            raise DatasetError(f"TFDS dataset {src.name!r} is not prepared in {where} and download is off; "
+                               "prepare it there or set dataset.tfds.download: true")
+        try:
+            builder.download_and_prepare()
+        except Exception as exc:
+            if looks_like_network_failure(exc):
+                raise DatasetDownloadError(
+                    f"cannot download TFDS dataset {src.name!r}: no network ({_first_line(exc)}). Give a "
+                    f"local copy: prepare it once (tfds build {src.name}) into a folder and set "
+                    "dataset.tfds.dataDir to it (or TFDS_DATA_DIR)") from exc
+            raise DatasetError(f"cannot prepare TFDS dataset {src.name!r}: {_first_line(exc)}") from exc
+    keys = builder.info.supervised_keys
+    if not keys or len(keys) != 2 or not isinstance(keys[0], str):
+        raise DatasetError(f"TFDS dataset {src.name!r} has no (image, label) supervised keys")
+    image_key, label_key = keys
+    label = builder.info.features[label_key]
+    if not isinstance(label, tfds.features.ClassLabel):
+        raise DatasetError(f"TFDS dataset {src.name!r}: {label_key!r} is not a class label")
+    channels = builder.info.features[image_key].shape[-1]
+
+    def prepare(image: Any, y: Any) -> tuple[Any, Any]:
+        if channels == 1:
+            image = tf.image.grayscale_to_rgb(image)
+        elif channels == 4:
+            image = image[..., :3]
+        return _resize(image, size), tf.cast(y, tf.int32)
+
+    wanted = {"train": spec.train_split, "validation": spec.splits.validation, "test": spec.splits.test}
+    splits, counts = {}, {}
+    for name, split in wanted.items():
+        if split is None:
+            continue
+        try:
+            ds = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
+            counts[name] = int(builder.info.splits[split].num_examples)
+        except (ValueError, KeyError, AssertionError) as exc:
+            known = ", ".join(builder.info.splits.keys())
+            raise DatasetError(f"dataset.splits.{name}: bad TFDS split {split!r} for {src.name} "
+                               f"(splits: {known}): {_first_line(exc)}") from exc
+        if counts[name] == 0:
+            raise DatasetError(f"dataset.splits.{name}: split {split!r} of {src.name} is empty")
+        splits[name] = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    card = {"name": builder.info.full_name, "version": str(builder.info.version), "source": "TFDS",
+            **{f"split_{k}": str(v) for k, v in wanted.items() if v is not None}}
+    return Data(list(label.names), splits, counts, [], card)
+
+
+def _image_folder(spec: DatasetSpec, size: tuple[int, int], seed: int, workdir: str) -> Data:
+    import numpy as np
+    import tensorflow as tf
+
+    src = spec.image_folder
+    assert src is not None
+    fs, root = storage.fs_path(src.uri)
+    root = root.rstrip("/")
+    if not fs.exists(root) or not fs.isdir(root):
+        raise DatasetError(f"dataset.imageFolder: no folder at {src.uri}")
+    classes = sorted(e["name"].rstrip("/").rsplit("/", 1)[-1] for e in fs.ls(root, detail=True)
+                     if e["type"] == "directory" and not e["name"].rstrip("/").rsplit("/", 1)[-1].startswith("."))
+    if len(classes) < 2:
+        raise DatasetError(f"dataset.imageFolder {src.uri}: found {len(classes)} class folder(s) "
+                           f"({', '.join(classes) or 'none'}); need one subfolder per class, at least two")
+    files: dict[str, list[str]] = {}
+    for name in classes:
+        found = sorted(p for p in fs.find(f"{root}/{name}") if not p.rsplit("/", 1)[-1].startswith("."))
+        if not found:
+            raise DatasetError(f"dataset.imageFolder: class folder {name!r} is empty")
+        files[name] = found
+    local = storage.is_local(src.uri)
+    staging = os.path.join(workdir, "images")
+
+    def check(item: tuple[int, str, str]) -> str | None:
+        index, name, path = item
+        try:
+            data = fs.cat_file(path)
+            tf.io.decode_image(data, channels=3, expand_animations=False)
+        except Exception:  # not an image, or a corrupt one: skipped and counted
+            return None
+        if local:
+            return path
+        dst = os.path.join(staging, name, f"{index:07d}")
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        with open(dst, "wb") as f:
+            f.write(data)
+        return dst
+
+    items = [(i, name, p) for name in classes for i, p in enumerate(files[name])]
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
+        checked = list(pool.map(check, items))
+    skipped = [p for (_, _, p), ok in zip(items, checked) if ok is None]
+    good: dict[str, list[str]] = {name: [] for name in classes}
+    for (_, name, _), ok in zip(items, checked):
+        if ok is not None:
+            good[name].append(ok)
+    for name, paths in good.items():
+        if not paths:
+            raise DatasetError(f"dataset.imageFolder: class folder {name!r} has no readable image "
+                               f"({len(files[name])} file(s) skipped)")
+    val_frac = float(spec.splits.validation or 0.0)
+    test_frac = float(spec.splits.test or 0.0)
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[tuple[str, int]]] = {s: [] for s in SPLITS}
+    for label, name in enumerate(classes):
+        paths = [good[name][i] for i in rng.permutation(len(good[name]))]
+        n_test, n_val = _portion(len(paths), test_frac), _portion(len(paths), val_frac)
+        if len(paths) - n_test - n_val < 1:
+            raise DatasetError(f"dataset.imageFolder: class {name!r} has {len(paths)} image(s), too few to "
+                               "split into train, validation and test")
+        parts["test"] += [(p, label) for p in paths[:n_test]]
+        parts["validation"] += [(p, label) for p in paths[n_test:n_test + n_val]]
+        parts["train"] += [(p, label) for p in paths[n_test + n_val:]]
+    order = rng.permutation(len(parts["train"]))
+    parts["train"] = [parts["train"][i] for i in order]
+
+    def decode(path: Any, label: Any) -> tuple[Any, Any]:
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image.set_shape([None, None, 3])
+        return _resize(image, size), label
+
+    splits, counts = {}, {}
+    for split in SPLITS:
+        if split != "train" and not (val_frac if split == "validation" else test_frac):
+            continue
+        pairs = parts[split]
+        ds = tf.data.Dataset.from_tensor_slices(
+            ([p for p, _ in pairs], np.array([y for _, y in pairs], dtype="int32")))
+        splits[split] = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        counts[split] = len(pairs)
+    card = {"name": src.uri, "version": "-", "source": "image folder",
+            "split_validation": str(val_frac), "split_test": str(test_frac)}
+    return Data(classes, splits, counts, skipped, card)
+
+
+def _portion(n: int, fraction: float) -> int:
+    if fraction <= 0:
+        return 0
+    return max(1, int(round(n * fraction)))
+
+
+def augmentation(spec: AugmentationSpec, seed: int) -> Any | None:
+    """The random augmentation as keras preprocessing layers, or None when there is none."""
+    import keras
+
+    if not spec.enabled:
+        return None
+    layers = []
+    if spec.flip != "none":
+        layers.append(keras.layers.RandomFlip(spec.flip, seed=seed))
+    if spec.rotation > 0:
+        layers.append(keras.layers.RandomRotation(spec.rotation, seed=seed + 1))
+    if spec.zoom > 0:
+        layers.append(keras.layers.RandomZoom(spec.zoom, seed=seed + 2))
+    if spec.contrast > 0:
+        layers.append(keras.layers.RandomContrast(spec.contrast, seed=seed + 3, value_range=(0, 255)))
+    return keras.Sequential(layers, name="augmentation")
+
+
+def batches(ds: Any, batch_size: int, *, shuffle_buffer: int = 0, seed: int = 0,
+            augment: Any | None = None) -> Any:
+    """Batches of (float32 image 0-255, label): shuffled (training), augmented after the cache."""
+    import tensorflow as tf
+
+    if shuffle_buffer > 0:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
+    if augment is not None:
+        ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

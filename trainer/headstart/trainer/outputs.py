@@ -1,0 +1,149 @@
+"""The outputs of a job, written so that only a complete set ever looks complete.
+
+Every artifact is staged locally, uploaded under a temporary name and renamed into place. manifest.json
+is written last and holds the sha256 of every artifact: its presence means the output is complete.
+Before anything else is written, an older manifest.json is removed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from . import storage
+from .errors import OutputError
+from .reporting import ModelInfo
+
+MANIFEST = "manifest.json"
+KIND = "headstart.dev/model"
+
+
+@dataclass
+class Existing:
+    manifest: dict
+    sha256: str
+
+
+def existing(output_uri: str) -> Existing | None:
+    """The complete model already at the output location, if any."""
+    uri = storage.join(output_uri, MANIFEST)
+    try:
+        if not storage.exists(uri):
+            return None
+        raw = storage.read_bytes(uri)
+    except OSError as exc:
+        raise OutputError(f"cannot read the output location {output_uri}: {exc}") from exc
+    try:
+        manifest = json.loads(raw)
+    except ValueError:
+        manifest = {}
+    return Existing(manifest, hashlib.sha256(raw).hexdigest())
+
+
+def check_location(output_uri: str, job_name: str, overwrite: bool) -> Existing | None:
+    """Refuse a location holding another job's complete model unless overwriting is allowed."""
+    found = existing(output_uri)
+    if found is not None and found.manifest.get("job") != job_name and not overwrite:
+        other = found.manifest.get("job") or "an unknown job"
+        raise OutputError(f"{output_uri} already holds the complete model of {other}; choose another output "
+                          "or set spec.output.overwrite: true")
+    return found
+
+
+def invalidate(output_uri: str) -> None:
+    """Make the location not look complete (before writing anything into it)."""
+    storage.remove(storage.join(output_uri, MANIFEST))
+
+
+def stage_model(model: Any, formats: list[str], staging: str) -> dict[str, str]:
+    """Write the model in each format under ``staging``; returns artifact name -> local path."""
+    import tensorflow as tf
+
+    out: dict[str, str] = {}
+    os.makedirs(staging, exist_ok=True)
+    if "keras" in formats:
+        path = os.path.join(staging, "model.keras")
+        model.save(path)
+        out["model.keras"] = path
+    if "savedmodel" in formats or "tflite" in formats:
+        path = os.path.join(staging, "savedmodel")
+        model.export(path, format="tf_saved_model", verbose=False)
+        if "savedmodel" in formats:
+            out["savedmodel"] = path
+        if "tflite" in formats:
+            try:
+                converter = tf.lite.TFLiteConverter.from_saved_model(path)
+                blob = converter.convert()
+            except Exception as exc:
+                raise OutputError(f"cannot convert the model to TFLite: {str(exc).splitlines()[0]}") from exc
+            tfl = os.path.join(staging, "model.tflite")
+            with open(tfl, "wb") as f:
+                f.write(blob)
+            out["model.tflite"] = tfl
+    return out
+
+
+def write_text(staging: str, name: str, text: str) -> str:
+    path = os.path.join(staging, name)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+
+def publish(output_uri: str, artifacts: dict[str, str], *, job_name: str, spec_sha256: str,
+            formats: list[str], class_names: list[str], extra_uris: list[str] = ()) -> ModelInfo:
+    """Upload staged artifacts (temporary name, then rename) and write manifest.json last.
+
+    ``extra_uris`` are files already at the output (TensorBoard logs) whose digests the manifest lists.
+    """
+    digests: dict[str, str] = {}
+    try:
+        for name, local in artifacts.items():
+            digests.update(_digests(name, local))
+            storage.put_atomic(local, storage.join(output_uri, name))
+        for rel in extra_uris:
+            digests[rel] = hashlib.sha256(storage.read_bytes(storage.join(output_uri, rel))).hexdigest()
+        manifest = {
+            "kind": KIND,
+            "job": job_name,
+            "spec_sha256": spec_sha256,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "formats": formats,
+            "class_names": class_names,
+            "artifacts": dict(sorted(digests.items())),
+        }
+        raw = json.dumps(manifest, indent=1).encode()
+        storage.write_bytes_atomic(storage.join(output_uri, MANIFEST), raw)
+    except OSError as exc:
+        raise OutputError(f"cannot write the outputs to {output_uri}: {exc}") from exc
+    return ModelInfo(uri=output_uri, sha256=hashlib.sha256(raw).hexdigest(), formats=list(formats),
+                     class_names=list(class_names))
+
+
+def _digests(name: str, local: str) -> dict[str, str]:
+    if not os.path.isdir(local):
+        return {name: storage.sha256_file(local)}
+    out = {}
+    for root, _, files in os.walk(local):
+        for f in files:
+            path = os.path.join(root, f)
+            rel = os.path.relpath(path, local).replace(os.sep, "/")
+            out[f"{name}/{rel}"] = storage.sha256_file(path)
+    return out
+
+
+def verify(output_uri: str) -> list[str]:
+    """Artifacts whose sha256 differs from the manifest's (empty: the output is intact)."""
+    found = existing(output_uri)
+    if found is None:
+        return [MANIFEST]
+    bad = []
+    for rel, digest in found.manifest.get("artifacts", {}).items():
+        uri = storage.join(output_uri, rel)
+        if not storage.exists(uri) or hashlib.sha256(storage.read_bytes(uri)).hexdigest() != digest:
+            bad.append(rel)
+    return bad

@@ -1,0 +1,168 @@
+"""Progress reporting: a small interface the runner calls, and two local implementations.
+
+The runner calls a :class:`Reporter`; every method has a no-op default so an implementation overrides
+only what it needs. The operator adds one that writes the FineTuneJob status from the same events.
+This module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import TextIO
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    name: str
+    index: int
+    epochs: int
+    train_base: str
+    feature_cache: bool
+    """Whether this stage trains the head on features computed once (frozen base, no augmentation)."""
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What is about to run, reported once before training."""
+
+    job_name: str
+    output_uri: str
+    stages: list[StagePlan]
+    class_names: list[str]
+    examples: dict[str, int | None]
+    """Images per split (train, validation, test); None when unknown."""
+    skipped_files: int = 0
+    """Corrupt or non-image files skipped in an image folder."""
+    resume: tuple[int, int] | None = None
+    """(stage index, epochs already done in it) when resuming from a checkpoint."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The end of one epoch."""
+
+    stage: str
+    stage_index: int
+    epoch: int
+    """Epochs done in this stage, from 1."""
+    epochs: int
+    metrics: dict[str, float]
+    """Keras names: loss, accuracy, val_loss, val_accuracy, learning_rate."""
+
+
+@dataclass
+class StageResult:
+    """The outcome of one stage (the operator copies name..stopped_early into status.stages)."""
+
+    name: str
+    index: int
+    epochs: int
+    epochs_completed: int
+    best_val_accuracy: float | None
+    duration_seconds: float
+    stopped_early: bool = False
+    feature_cache: bool = False
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> StageResult:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The model written: status.model of a FineTuneJob."""
+
+    uri: str
+    sha256: str
+    """sha256 of manifest.json, which holds the sha256 of every artifact."""
+    formats: list[str]
+    class_names: list[str]
+
+
+@dataclass
+class TrainResult:
+    job_name: str
+    output_uri: str
+    stages: list[StageResult]
+    metrics: dict[str, float]
+    """Final metrics of the model written: val_loss, val_accuracy, test_loss, test_accuracy (as available)."""
+    model: ModelInfo
+    skipped_files: int = 0
+    duration_seconds: float = 0.0
+    resumed: bool = False
+    already_complete: bool = False
+    """The output already held this job's complete model; nothing was trained."""
+
+
+class Reporter:
+    """Receives progress. Override what you need; every method defaults to doing nothing."""
+
+    def started(self, plan: RunPlan) -> None: ...
+
+    def stage_started(self, stage: StagePlan, initial_epoch: int, steps: int | None) -> None: ...
+
+    def batch_ended(self, stage: StagePlan, batch: int, steps: int | None) -> None: ...
+
+    def epoch_ended(self, progress: Progress) -> None: ...
+
+    def stage_ended(self, result: StageResult) -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+    def completed(self, result: TrainResult) -> None: ...
+
+    def failed(self, reason: str) -> None: ...
+
+
+def _fmt_metrics(metrics: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+
+
+class LineReporter(Reporter):
+    """One plain line per event: for logs (a training pod) and pipes."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stdout
+
+    def _say(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def started(self, plan: RunPlan) -> None:
+        counts = ", ".join(f"{k} {v}" for k, v in plan.examples.items() if v is not None)
+        self._say(f"job {plan.job_name}: {len(plan.class_names)} classes, {counts} -> {plan.output_uri}")
+        if plan.skipped_files:
+            self._say(f"skipped {plan.skipped_files} unreadable or non-image files")
+        if plan.resume:
+            self._say(f"resuming stage {plan.resume[0] + 1} after epoch {plan.resume[1]}")
+
+    def stage_started(self, stage: StagePlan, initial_epoch: int, steps: int | None) -> None:
+        how = " (on cached features)" if stage.feature_cache else ""
+        self._say(f"stage {stage.index + 1} {stage.name}: {stage.epochs} epochs, trainBase "
+                  f"{stage.train_base}{how}")
+
+    def epoch_ended(self, progress: Progress) -> None:
+        self._say(f"stage {progress.stage_index + 1} {progress.stage} epoch {progress.epoch}/"
+                  f"{progress.epochs} {_fmt_metrics(progress.metrics)}")
+
+    def stage_ended(self, result: StageResult) -> None:
+        best = "-" if result.best_val_accuracy is None else f"{result.best_val_accuracy:.4f}"
+        early = " (stopped early)" if result.stopped_early else ""
+        self._say(f"stage {result.index + 1} {result.name} done: {result.epochs_completed} epochs{early}, "
+                  f"best val_accuracy {best}, {result.duration_seconds:.1f}s")
+
+    def message(self, text: str) -> None:
+        self._say(text)
+
+    def completed(self, result: TrainResult) -> None:
+        if result.already_complete:
+            self._say(f"already complete: {result.output_uri} (set spec.output.overwrite to train again)")
+        self._say(f"done: {_fmt_metrics(result.metrics)} model {result.model.uri} "
+                  f"sha256 {result.model.sha256}")
+
+    def failed(self, reason: str) -> None:
+        self._say(f"failed: {reason}")

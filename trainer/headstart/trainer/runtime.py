@@ -1,0 +1,35 @@
+"""Numerics of a run: seed, determinism, mixed precision and XLA (spec.runtime)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from headstart.api import RuntimeSpec
+
+
+@dataclass(frozen=True)
+class Runtime:
+    gpus: int
+    mixed_precision: bool
+    xla: bool
+    deterministic: bool
+    seed: int
+
+
+def configure(spec: RuntimeSpec, seed: int) -> Runtime:
+    """Apply the runtime settings to this process; call before building any model.
+
+    Mixed precision and XLA default to on when a GPU is present. On CPU a run is deterministic for a
+    given seed; ``deterministic: true`` also asks TensorFlow for deterministic ops on a GPU (slower).
+    """
+    import keras
+    import tensorflow as tf
+
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    mixed = spec.mixed_precision if spec.mixed_precision is not None else gpus > 0
+    xla = spec.xla if spec.xla is not None else gpus > 0
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    keras.utils.set_random_seed(seed)
+    if spec.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    return Runtime(gpus=gpus, mixed_precision=mixed, xla=xla, deterministic=spec.deterministic, seed=seed)

@@ -1,0 +1,146 @@
+"""Storage through fsspec: every URI of a spec (local path, file://, s3://, gs://, memory://, pvc://).
+
+Writes that must look all-or-nothing go to a temporary name first and are then renamed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from typing import Any
+
+from headstart.api.uris import to_fsspec_url
+
+from .errors import OutputError
+
+
+def url(uri: str) -> str:
+    return to_fsspec_url(uri)
+
+
+def fs_path(uri: str) -> tuple[Any, str]:
+    """(fsspec filesystem, path in it) for a spec URI."""
+    import fsspec
+
+    try:
+        return fsspec.core.url_to_fs(url(uri))
+    except (ImportError, ValueError) as exc:
+        raise OutputError(f"cannot open {uri}: {exc}") from exc
+
+
+def join(uri: str, *parts: str) -> str:
+    return "/".join([uri.rstrip("/"), *[p.strip("/") for p in parts if p]])
+
+
+def is_local(uri: str) -> bool:
+    fs, _ = fs_path(uri)
+    return "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+
+
+def exists(uri: str) -> bool:
+    fs, path = fs_path(uri)
+    return fs.exists(path)
+
+
+def read_bytes(uri: str) -> bytes:
+    fs, path = fs_path(uri)
+    return fs.cat_file(path)
+
+
+def read_text(uri: str) -> str:
+    return read_bytes(uri).decode("utf-8")
+
+
+def remove(uri: str) -> None:
+    """Remove a file or a folder (recursively) if it exists."""
+    fs, path = fs_path(uri)
+    if fs.exists(path):
+        fs.rm(path, recursive=fs.isdir(path))
+
+
+def _tmp_name(path: str) -> str:
+    head, _, tail = path.rstrip("/").rpartition("/")
+    return f"{head}/.{tail}.tmp-{uuid.uuid4().hex[:12]}"
+
+
+def write_bytes_atomic(uri: str, data: bytes) -> None:
+    """Write a file under a temporary name, then rename it into place."""
+    fs, path = fs_path(uri)
+    parent = path.rstrip("/").rpartition("/")[0]
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    tmp = _tmp_name(path)
+    with fs.open(tmp, "wb") as f:
+        f.write(data)
+    _replace(fs, tmp, path)
+
+
+def put_atomic(local: str, uri: str) -> None:
+    """Upload a local file or folder to ``uri`` under a temporary name, then rename it into place."""
+    fs, path = fs_path(uri)
+    parent = path.rstrip("/").rpartition("/")[0]
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    tmp = _tmp_name(path)
+    if os.path.isdir(local):
+        fs.put(local.rstrip("/") + "/", tmp, recursive=True)
+    else:
+        fs.put_file(local, tmp)
+    _replace(fs, tmp, path)
+
+
+def put_tree(local_dir: str, uri: str) -> None:
+    """Upload a folder's files into ``uri``, adding to what is there (TensorBoard logs)."""
+    fs, path = fs_path(uri)
+    for root, _, files in os.walk(local_dir):
+        for name in files:
+            src = os.path.join(root, name)
+            rel = os.path.relpath(src, local_dir).replace(os.sep, "/")
+            dst = f"{path.rstrip('/')}/{rel}"
+            fs.makedirs(dst.rpartition("/")[0], exist_ok=True)
+            fs.put_file(src, dst)
+
+
+def _replace(fs: Any, tmp: str, path: str) -> None:
+    if fs.exists(path):
+        if fs.isdir(path):
+            fs.rm(path, recursive=True)
+        elif not _is_local_fs(fs):
+            fs.rm(path)
+    if _is_local_fs(fs):
+        os.replace(tmp, path)
+    else:
+        fs.mv(tmp, path, recursive=fs.isdir(tmp))
+
+
+def _is_local_fs(fs: Any) -> bool:
+    protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    return "file" in protocol
+
+
+def download(uri: str, local: str) -> str:
+    """Copy a file or folder to a local path; returns the local path."""
+    fs, path = fs_path(uri)
+    if fs.isdir(path):
+        fs.get(path.rstrip("/") + "/", local, recursive=True)
+    else:
+        fs.get_file(path, local)
+    return local
+
+
+def list_files(uri: str) -> list[str]:
+    """Paths (relative to ``uri``) of every file under a folder, sorted."""
+    fs, path = fs_path(uri)
+    if not fs.exists(path):
+        return []
+    base = path.rstrip("/")
+    return sorted(p[len(base) + 1:] if p.startswith(base + "/") else p for p in fs.find(base))
+
+
+def sha256_file(local: str) -> str:
+    h = hashlib.sha256()
+    with open(local, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
