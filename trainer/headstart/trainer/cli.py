@@ -1,0 +1,71 @@
+"""Shared by ``python -m headstart.trainer`` and ``headstart run``: load a job file, run it, and turn
+every failure into one line and an exit code. Imports TensorFlow only when a job runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .errors import TrainerError
+from .reporting import Reporter
+
+if TYPE_CHECKING:
+    from headstart.api import FineTuneJob
+
+INSTALL_HINT = "the trainer needs TensorFlow: pip install 'headstart[trainer]'"
+
+
+def tensorflow_missing() -> bool:
+    return importlib.util.find_spec("tensorflow") is None
+
+
+def run_file(path: str, output: str | None, reporter: Reporter,
+             resolve_from_job: Callable[[str], str] | None, *, traceback_on_bug: bool = False) -> int:
+    """Run the job in a manifest file; returns the process exit code (0 on success)."""
+    from headstart.api import ManifestError, load_job_file
+
+    def fail(line: str) -> None:
+        print(f"error: {line}", file=sys.stderr, flush=True)
+
+    try:
+        job = load_job_file(path)
+    except ManifestError as exc:
+        for line in exc.lines:
+            fail(line)
+        return 2
+    return run_loaded(job, output, reporter, resolve_from_job, traceback_on_bug=traceback_on_bug)
+
+
+def run_loaded(job: FineTuneJob, output: str | None, reporter: Reporter,
+               resolve_from_job: Callable[[str], str] | None, *, traceback_on_bug: bool = False) -> int:
+    """Run a loaded job; returns the process exit code (0 on success)."""
+
+    def fail(line: str) -> None:
+        print(f"error: {line}", file=sys.stderr, flush=True)
+
+    if tensorflow_missing():
+        fail(INSTALL_HINT)
+        return 3
+    try:
+        from .runner import run_job
+
+        run_job(job, output, reporter, resolve_from_job)
+    except TrainerError as exc:
+        fail(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        fail("interrupted; run the same job again to resume from its last checkpoint")
+        return 130
+    except Exception as exc:  # a bug, not bad input: one line, the traceback only when asked
+        if traceback_on_bug or os.environ.get("HEADSTART_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        reason = str(exc).strip().splitlines()
+        fail(f"unexpected {type(exc).__name__}: {reason[0] if reason else ''} (HEADSTART_DEBUG=1 shows the "
+             "traceback)")
+        return 1
+    return 0
