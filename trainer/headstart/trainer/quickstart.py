@@ -1,0 +1,381 @@
+"""Offline quickstart: real transfer learning on the handwritten digits bundled with scikit-learn.
+
+``python -m headstart.trainer.quickstart [--workdir DIR]`` needs no download. It writes two image folders
+from sklearn's 8x8 digits (upscaled to 24x24, placed on a 32x32 canvas, as PNGs), split by *writer
+sample* so no source image reaches the target:
+
+* source: clean digits, randomly shifted, many images (several renderings of half of the samples);
+* target: the other half, in clutter (strokes of other digits, noise, random contrast), with only a few
+  labelled images per class for training and the rest for testing.
+
+It then runs the three FineTuneJobs of ``examples/quickstart/`` through the trainer (``run_job``): a small
+CNN base (a ``.keras`` architecture written here, random init) trained on the source, the same base
+transferred to the target (``fromJob`` + ``cutAt``, head frozen then fine-tuned), and the same
+architecture trained from scratch on the same few target labels. The summary compares their test
+accuracy. Importing this module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import struct
+import sys
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_WORKDIR = "headstart-quickstart"
+MANIFEST_WORKDIR = "./headstart-quickstart"
+"""The data and base paths in the example manifests start with this; replaced by the real workdir."""
+SOURCE, TRANSFER, SCRATCH = "digits-source", "digits-transfer", "digits-scratch"
+JOBS = (SOURCE, TRANSFER, SCRATCH)
+CANVAS, DIGIT = 32, 24
+BASE_FILE = "digits-cnn.keras"
+
+
+@dataclass(frozen=True)
+class Style:
+    """How a digit is drawn on the canvas."""
+
+    shift: bool = True
+    fragments: int = 0
+    """Strokes cut from other digits and pasted around it (clutter)."""
+    noise: float = 0.0
+    """Standard deviation of Gaussian pixel noise (image range 0-1)."""
+    contrast: bool = False
+    """Random contrast from 40% to 100%."""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much data and training; the defaults are the quickstart's, ``tiny()`` the test's."""
+
+    source_copies: int = 3
+    """Renderings of each source sample (random shift each time)."""
+    train_per_class: int = 5
+    """Labelled target images per class (the few labels)."""
+    target_per_class: int = 80
+    """Target images written per class: train_per_class for training, the rest for the test."""
+    epoch_scale: float = 1.0
+    """Multiplies every stage's epochs (at least 1)."""
+    source_style: Style = field(default_factory=lambda: Style(shift=True, noise=0.05))
+    target_style: Style = field(default_factory=lambda: Style(shift=True, fragments=2, noise=0.1))
+
+    @classmethod
+    def tiny(cls) -> Sizes:
+        return cls(source_copies=1, target_per_class=30, epoch_scale=0.5)
+
+
+class QuickstartError(Exception):
+    """Anything that stops the quickstart; ``str()`` is one line."""
+
+
+# ---- data --------------------------------------------------------------------------------------
+
+
+def digits() -> tuple[Any, Any]:
+    """sklearn's bundled digits upscaled to DIGITxDIGIT, values 0-1, and their labels."""
+    import numpy as np
+    from scipy.ndimage import zoom
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    up = np.stack([zoom(im / 16.0, DIGIT / 8, order=1) for im in d.images])
+    return np.clip(up, 0.0, 1.0).astype("float32"), d.target.astype("int64")
+
+
+def render(images: Any, pool: Any, rng: Any, style: Style) -> Any:
+    """Draw each DIGITxDIGIT image on a CANVASxCANVAS canvas as ``style`` says; uint8 images."""
+    import numpy as np
+
+    n, size = len(images), images.shape[1]
+    frag = size // 2
+    out = np.zeros((n, CANVAS, CANVAS), "float32")
+    for i in range(n):
+        canvas = out[i]
+        for _ in range(style.fragments):
+            src = pool[rng.integers(len(pool))]
+            y, x = rng.integers(0, size - frag + 1, 2)
+            piece = src[y:y + frag, x:x + frag] * rng.uniform(0.5, 1.0)
+            py, px = rng.integers(0, CANVAS - frag + 1, 2)
+            region = canvas[py:py + frag, px:px + frag]
+            np.maximum(region, piece, out=region)
+        if style.shift:
+            py, px = rng.integers(0, CANVAS - size + 1, 2)
+        else:
+            py = px = (CANVAS - size) // 2
+        region = canvas[py:py + size, px:px + size]
+        np.maximum(region, images[i], out=region)
+        if style.contrast:
+            canvas *= rng.uniform(0.4, 1.0)
+        if style.noise:
+            canvas += rng.normal(0.0, style.noise, canvas.shape).astype("float32")
+    return (np.clip(out, 0.0, 1.0) * 255).round().astype("uint8")
+
+
+def png(gray: Any) -> bytes:
+    """A grayscale 8-bit PNG of a 2-D uint8 array (no imaging library needed)."""
+    height, width = gray.shape
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    raw = b"".join(b"\x00" + row.tobytes() for row in gray)
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + \
+        chunk(b"IEND", b"")
+
+
+def _write_folder(root: Path, images: Any, labels: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for image, label in zip(images, labels):
+        name = str(int(label))
+        n = counts.get(name, 0)
+        (root / name).mkdir(parents=True, exist_ok=True)
+        (root / name / f"{n:05d}.png").write_bytes(png(image))
+        counts[name] = n + 1
+    return counts
+
+
+def prepare_data(workdir: Path, sizes: Sizes, seed: int = 0) -> dict[str, int]:
+    """Write data/source and data/target under ``workdir``; returns images written per folder."""
+    import numpy as np
+
+    images, labels = digits()
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(labels))
+    source_idx, target_idx = np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2:])
+    # The target: exactly target_per_class samples per class, so the manifest's test fraction leaves
+    # exactly train_per_class for training.
+    per_class = [target_idx[labels[target_idx] == c] for c in range(10)]
+    fewest = min(len(p) for p in per_class)
+    if sizes.target_per_class > fewest:
+        raise QuickstartError(f"target_per_class {sizes.target_per_class} exceeds the {fewest} samples of "
+                              "the smallest target class")
+    if not 0 < sizes.train_per_class < sizes.target_per_class:
+        raise QuickstartError("train_per_class must be between 1 and target_per_class - 1")
+    target_idx = np.sort(np.concatenate([p[: sizes.target_per_class] for p in per_class]))
+    data = workdir / "data"
+    shutil.rmtree(data, ignore_errors=True)
+    src = np.concatenate([render(images[source_idx], images, rng, sizes.source_style)
+                          for _ in range(sizes.source_copies)])
+    src_labels = np.tile(labels[source_idx], sizes.source_copies)
+    tgt = render(images[target_idx], images, rng, sizes.target_style)
+    written = _write_folder(data / "source", src, src_labels)
+    written_t = _write_folder(data / "target", tgt, labels[target_idx])
+    return {"source": sum(written.values()), "target": sum(written_t.values())}
+
+
+def write_base(path: Path, seed: int = 0) -> None:
+    """The base architecture as a user would bring it: a small CNN, random init, raw 0-255 RGB in."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((CANVAS, CANVAS, 3), name="pixels")
+    x = layers.Rescaling(1 / 255, name="rescale")(inputs)
+    for i, filters in enumerate((32, 64, 128), start=1):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{i}")(x)
+        x = layers.MaxPooling2D(name=f"pool{i}")(x)
+    x = layers.Conv2D(128, 3, padding="same", activation="relu", name="features")(x)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keras.Model(inputs, x, name="digits_cnn").save(path)
+
+
+# ---- jobs --------------------------------------------------------------------------------------
+
+
+def find_manifests(given: str | None = None) -> Path:
+    """The folder of the quickstart's manifests: ``given``, else examples/quickstart of this checkout
+    or of the current directory."""
+    candidates = [Path(given)] if given else [
+        Path(__file__).resolve().parents[3] / "examples" / "quickstart", Path("examples") / "quickstart"]
+    for folder in candidates:
+        if all((folder / f"{name}.yaml").is_file() for name in JOBS):
+            return folder
+    where = " or ".join(str(c) for c in candidates)
+    raise QuickstartError(f"no quickstart manifests ({', '.join(f'{n}.yaml' for n in JOBS)}) in {where}; "
+                          "give the folder with --manifests")
+
+
+def _rebase(value: Any, workdir: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _rebase(v, workdir) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rebase(v, workdir) for v in value]
+    if isinstance(value, str) and (value == MANIFEST_WORKDIR or value.startswith(MANIFEST_WORKDIR + "/")):
+        return workdir + value[len(MANIFEST_WORKDIR):]
+    return value
+
+
+def load_jobs(manifests: Path, workdir: Path, sizes: Sizes) -> dict[str, Any]:
+    """The three jobs, their paths moved into ``workdir`` and their epochs scaled."""
+    import yaml
+
+    from headstart.api import check_document
+
+    jobs = {}
+    for name in JOBS:
+        path = manifests / f"{name}.yaml"
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise QuickstartError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from exc
+        if not isinstance(raw, dict):
+            raise QuickstartError(f"{path}: not a FineTuneJob manifest")
+        raw = _rebase(raw, str(workdir.resolve()))
+        for stage in raw.get("spec", {}).get("stages", []):
+            if isinstance(stage, dict) and isinstance(stage.get("epochs"), int):
+                stage["epochs"] = max(1, round(stage["epochs"] * sizes.epoch_scale))
+        if name == TRANSFER or name == SCRATCH:
+            dataset = raw.get("spec", {}).get("dataset", {})
+            dataset.setdefault("splits", {})["test"] = 1 - sizes.train_per_class / sizes.target_per_class
+        job, problems = check_document(raw)
+        errors = [p.render() for p in problems if p.severity == "error"]
+        if job is None or errors:
+            raise QuickstartError(f"{path}: {errors[0] if errors else 'invalid manifest'}")
+        if job.name != name:
+            raise QuickstartError(f"{path}: metadata.name is {job.name!r}; expected {name!r}")
+        jobs[name] = job
+    return jobs
+
+
+@dataclass
+class Outcome:
+    name: str
+    test_accuracy: float
+    seconds: float
+    train_images: int
+    test_images: int
+    stages: list[str]
+
+
+@dataclass
+class Summary:
+    outcomes: dict[str, Outcome]
+    prepare_seconds: float
+    total_seconds: float
+    sizes: Sizes
+
+    @property
+    def gain(self) -> float:
+        return self.outcomes[TRANSFER].test_accuracy - self.outcomes[SCRATCH].test_accuracy
+
+
+class _StageLines:
+    """A quiet reporter: one line per stage and per job (the full progress is in each job's output)."""
+
+    def __init__(self, console: Any):
+        from .reporting import Reporter
+
+        self.console = console
+        self.counts: dict[str, int | None] = {}
+        parent = self
+
+        class _R(Reporter):
+            def started(self, plan: Any) -> None:
+                parent.counts = dict(plan.examples)
+                counts = ", ".join(f"{k} {v}" for k, v in plan.examples.items() if v is not None)
+                console.print(f"[bold]{plan.job_name}[/]: {len(plan.class_names)} classes ({counts})")
+
+            def stage_ended(self, result: Any) -> None:
+                how = " on cached features" if result.feature_cache else ""
+                last = {k: v[-1] for k, v in result.history.items() if v}
+                acc = f", accuracy {last['accuracy']:.3f}" if "accuracy" in last else ""
+                console.print(f"  stage {result.name}: {result.epochs_completed} epochs{how}{acc}, "
+                              f"{result.duration_seconds:.1f}s")
+
+        self.reporter = _R()
+
+
+def run_quickstart(workdir: Path, sizes: Sizes | None = None, manifests: Path | None = None,
+                   console: Any | None = None, seed: int = 0) -> Summary:
+    """Prepare the data and the base, run the three jobs, and return what they scored."""
+    from rich.console import Console
+
+    from .errors import TrainerError
+    from .runner import run_job
+
+    started = time.monotonic()
+    sizes = sizes or Sizes()
+    console = console or Console()
+    jobs = load_jobs(manifests or find_manifests(), workdir, sizes)
+    counts = prepare_data(workdir, sizes, seed)
+    write_base(workdir / BASE_FILE, seed)
+    runs = workdir / "runs"
+    shutil.rmtree(runs, ignore_errors=True)
+    prepared = time.monotonic() - started
+    console.print(f"data: {counts['source']} source images, {counts['target']} target images "
+                  f"({sizes.train_per_class} labelled per class) in {workdir / 'data'} ({prepared:.1f}s)")
+    lines = _StageLines(console)
+    outcomes = {}
+    for name in JOBS:
+        try:
+            result = run_job(jobs[name], str(runs / name), lines.reporter,
+                             resolve_from_job=lambda job: str(runs / job))
+        except TrainerError as exc:
+            raise QuickstartError(f"job {name}: {exc}") from exc
+        acc = result.metrics.get("test_accuracy")
+        outcomes[name] = Outcome(name, float("nan") if acc is None else float(acc), result.duration_seconds,
+                                 int(lines.counts.get("train") or 0), int(lines.counts.get("test") or 0),
+                                 [s.name for s in result.stages])
+    return Summary(outcomes, prepared, time.monotonic() - started, sizes)
+
+
+def print_summary(summary: Summary, console: Any) -> None:
+    from rich.table import Table
+
+    out = summary.outcomes
+    table = Table(title="Transfer learning on few labels (target: digits in clutter, "
+                        f"{summary.sizes.train_per_class} labels per class)")
+    for column in ("job", "what", "train images", "test accuracy", "time"):
+        table.add_column(column, justify="left" if column in ("job", "what") else "right")
+    what = {SOURCE: "base trained on the source (clean digits, other writers)",
+            TRANSFER: "source base, head frozen then fine-tuned",
+            SCRATCH: "same architecture from scratch"}
+    for name in JOBS:
+        o = out[name]
+        acc = "-" if name == SOURCE else f"{o.test_accuracy:.1%}"
+        table.add_row(name, what[name], str(o.train_images), acc, f"{o.seconds:.1f}s")
+    table.add_section()
+    style = "bold green" if summary.gain > 0 else "bold red"
+    table.add_row("gain", "transfer - scratch", "", f"[{style}]{summary.gain:+.1%}[/]",
+                  f"{summary.total_seconds:.1f}s total")
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m headstart.trainer.quickstart", description=__doc__.split(
+        "\n\n")[0])
+    parser.add_argument("--workdir", default=DEFAULT_WORKDIR, help="where data, base and runs go "
+                        f"(default ./{DEFAULT_WORKDIR})")
+    parser.add_argument("--manifests", default=None, help="folder of the quickstart's manifests "
+                        "(default: examples/quickstart)")
+    parser.add_argument("--min-gain", type=float, default=0.0,
+                        help="exit 1 unless transfer beats scratch by this much (default 0)")
+    args = parser.parse_args(argv)
+    from rich.console import Console
+
+    console = Console()
+    try:
+        summary = run_quickstart(Path(args.workdir), manifests=Path(args.manifests) if args.manifests else None,
+                                 console=console)
+    except QuickstartError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr, flush=True)
+        return 130
+    print_summary(summary, console)
+    if not summary.gain > args.min_gain:
+        print(f"error: transfer beat scratch by {summary.gain:+.1%}, less than --min-gain {args.min_gain:.1%}",
+              file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
