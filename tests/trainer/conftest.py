@@ -104,3 +104,51 @@ def folder_job(tiny_model_uri: str, image_folder: Path):
         return make_job(**kwargs)
 
     return factory
+
+
+class Recorder:
+    """A Reporter that remembers every event, to check what ran (and that nothing did)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("started", "stage_started", "batch_ended", "epoch_ended", "stage_ended", "message",
+                    "completed", "failed"):
+            return lambda *args: self.events.append((name, args))
+        raise AttributeError(name)
+
+    def names(self) -> list[str]:
+        return [n for n, _ in self.events if n != "batch_ended"]
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def trainer_env(**extra: str) -> dict[str, str]:
+    import sys
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(str(REPO / p) for p in ("sdk", "trainer", "operator"))
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    env["PYTHON"] = sys.executable
+    env.update(extra)
+    return env
+
+
+def write_job_file(path: Path, doc: dict) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _float32_policy():
+    """Every test starts and ends with the float32 policy (a mixed-precision run sets it globally)."""
+    yield
+    import sys
+
+    if "keras" in sys.modules:
+        sys.modules["keras"].mixed_precision.set_global_policy("float32")

@@ -69,6 +69,7 @@ def _tfds(spec: DatasetSpec, size: tuple[int, int], seed: int) -> Data:
         if not src.download:
             raise DatasetError(f"TFDS dataset {src.name!r} is not prepared in {where} and download is off; "
                                "prepare it there or set dataset.tfds.download: true")
+        _limit_download_retries()
         try:
             builder.download_and_prepare()
         except Exception as exc:
@@ -101,17 +102,34 @@ def _tfds(spec: DatasetSpec, size: tuple[int, int], seed: int) -> Data:
             continue
         try:
             ds = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
-            counts[name] = int(builder.info.splits[split].num_examples)
         except (ValueError, KeyError, AssertionError) as exc:
             known = ", ".join(builder.info.splits.keys())
             raise DatasetError(f"dataset.splits.{name}: bad TFDS split {split!r} for {src.name} "
                                f"(splits: {known}): {_first_line(exc)}") from exc
+        counts[name] = _split_count(builder, split, ds)
         if counts[name] == 0:
             raise DatasetError(f"dataset.splits.{name}: split {split!r} of {src.name} is empty")
         splits[name] = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     card = {"name": builder.info.full_name, "version": str(builder.info.version), "source": "TFDS",
             **{f"split_{k}": str(v) for k, v in wanted.items() if v is not None}}
     return Data(list(label.names), splits, counts, [], card)
+
+
+def _split_count(builder: Any, split: str, ds: Any) -> int | None:
+    try:
+        return int(builder.info.splits[split].num_examples)
+    except (KeyError, ValueError):  # no split metadata (e.g. tfds.testing.mock_data)
+        n = int(ds.cardinality())
+        return n if n >= 0 else None
+
+
+def _limit_download_retries() -> None:
+    """TFDS retries a failed download ten times with back-off (minutes when offline); keep a few so a
+    missing network fails fast with the hint below. HEADSTART_DOWNLOAD_RETRIES sets it (default 3)."""
+    from tensorflow_datasets.core.download import downloader
+
+    if hasattr(downloader, "MAX_RETRIES"):
+        downloader.MAX_RETRIES = int(os.environ.get("HEADSTART_DOWNLOAD_RETRIES", "3"))
 
 
 def _image_folder(spec: DatasetSpec, size: tuple[int, int], seed: int, workdir: str) -> Data:

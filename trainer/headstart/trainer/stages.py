@@ -1,8 +1,8 @@
 """One stage: what trains, its optimizer and learning rate, its callbacks.
 
 Fields go straight to Keras: the optimizer's ``type`` is the keras.optimizers class, ``trainBase``
-decides which of the base's layers are trainable. The base is always called with training=False, so
-BatchNormalization stays in inference mode (moving statistics frozen) even where it trains.
+decides which of the base's layers are trainable. BatchNormalization stays in inference mode in every
+stage (see set_trainable).
 """
 
 from __future__ import annotations
@@ -45,20 +45,43 @@ def check_stage(stage: StageSpec, base: Any) -> None:
 
 
 def set_trainable(base: Any, tb: TrainBase) -> None:
-    """Make the base's layers trainable as trainBase says (the head always trains)."""
+    """Make the base's layers trainable as trainBase says (the head always trains).
+
+    BatchNormalization layers stay frozen in every stage. The base is called with training=False, but in
+    Keras 3 the outer model's training flag overrides that for a nested model during fit
+    (keras-team/keras#20285); a frozen BatchNormalization layer always runs in inference mode, so its
+    moving statistics (and its scale and offset) keep their pretrained values.
+    """
     if tb.mode == "none":
         base.trainable = False
         return
     base.trainable = True  # resets every sublayer, whatever an earlier stage froze
-    if tb.mode == "all":
-        return
     layers = base_layers(base)
     if tb.mode == "top":
         first = len(layers) - (tb.top or 0)
-    else:
+    elif tb.mode == "from":
         first = [layer.name for layer in layers].index(tb.from_layer)
+    else:
+        first = 0
     for layer in layers[:first]:
         layer.trainable = False
+    for layer in _all_layers(base):
+        if isinstance(layer, _batch_norm_types()):
+            layer.trainable = False
+
+
+def _all_layers(model: Any) -> list[Any]:
+    out = []
+    for layer in getattr(model, "layers", []):
+        out.append(layer)
+        out.extend(_all_layers(layer))
+    return out
+
+
+def _batch_norm_types() -> tuple[type, ...]:
+    import keras
+
+    return (keras.layers.BatchNormalization,)
 
 
 def make_optimizer(spec: OptimizerSpec) -> Any:
