@@ -68,7 +68,7 @@ def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def job_dict(name: str = "tiny", *, base: dict | None = None, dataset: dict | None = None,
-             stages: list[dict] | None = None, output: str = "unused", **spec: Any) -> dict:
+             stages: list[dict] | None = None, output: str | dict = "unused", **spec: Any) -> dict:
     doc = {
         "apiVersion": "headstart.dev/v1alpha1",
         "kind": "FineTuneJob",
@@ -80,7 +80,7 @@ def job_dict(name: str = "tiny", *, base: dict | None = None, dataset: dict | No
                 {"name": "head", "trainBase": "none", "epochs": 2,
                  "optimizer": {"type": "Adam", "learningRate": 0.01}},
             ],
-            "output": {"uri": output},
+            "output": output if isinstance(output, dict) else {"uri": output},
             **spec,
         },
     }
