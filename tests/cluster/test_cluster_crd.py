@@ -53,9 +53,11 @@ def _crd(group: str) -> dict:
     }
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def gadget_group(api_client, kubectl):
-    """Apply a throw-away CRD with kubectl (as a human would) and wait until Established."""
+    """Apply a throw-away CRD with kubectl (as a human would) and wait until Established.
+
+    One CRD per module; every test writes its objects into its own namespace."""
     group = f"g{uuid.uuid4().hex[:8]}.proof.headstart.dev"
     kubectl("apply", "-f", "-", input=json.dumps(_crd(group)))
     ext = client.ApiextensionsV1Api(api_client)
@@ -118,7 +120,8 @@ def test_status_is_a_subresource(api_client, gadget_group, namespace):
     # ... and only the /status subresource sets it, without bumping generation.
     gen = obj["metadata"]["generation"]
     obj = custom.patch_namespaced_custom_object_status(
-        gadget_group, VERSION, namespace, PLURAL, "s", {"status": {"phase": "Ready"}})
+        gadget_group, VERSION, namespace, PLURAL, "s", {"status": {"phase": "Ready"}},
+        _content_type="application/merge-patch+json")
     assert obj["status"] == {"phase": "Ready"}
     assert obj["metadata"]["generation"] == gen
 

@@ -36,6 +36,7 @@ CONTROLLERS = (
     "serviceaccount-token-controller",
     "ttl-after-finished-controller",
     "root-ca-certificate-publisher-controller",
+    "clusterrole-aggregation-controller",  # fills admin/edit/view from aggregated roles
     "pod-garbage-collector-controller",
     "replicaset-controller",
     "deployment-controller",

@@ -17,6 +17,8 @@ from .waiting import wait_for
 GPU_RESOURCE = "nvidia.com/gpu"
 NODE_LABELS = {"headstart.dev/fake-node": "true", "nvidia.com/gpu.present": "true"}
 TERMINAL = ("Succeeded", "Failed")
+# kubernetes-client >= 35 sends PATCH bodies as JSON Patch unless told otherwise.
+STRATEGIC = "application/strategic-merge-patch+json"
 
 
 def _now() -> datetime.datetime:
@@ -54,8 +56,8 @@ def create_gpu_nodes(
                 "kernelVersion": "", "osImage": "", "kubeProxyVersion": "",
                 "machineID": "", "systemUUID": "", "bootID": "",
             },
-        }})
-        core.patch_node(name, {"spec": {"taints": None}})
+        }}, _content_type=STRATEGIC)
+        core.patch_node(name, {"spec": {"taints": None}}, _content_type=STRATEGIC)
         names.append(name)
     timeout = max(deadline - time.monotonic(), 1.0)
     for name in names:
@@ -119,7 +121,8 @@ def set_pod_phase(
         ],
         "containerStatuses": _container_statuses(pod, phase, exit_code),
     }
-    return core.patch_namespaced_pod_status(name, namespace, {"status": status})
+    return core.patch_namespaced_pod_status(
+        name, namespace, {"status": status}, _content_type=STRATEGIC)
 
 
 def wait_scheduled(
@@ -129,3 +132,13 @@ def wait_scheduled(
     core = client.CoreV1Api(api)
     return wait_for(lambda: core.read_namespaced_pod(name, namespace).spec.node_name,
                     f"pod {namespace}/{name} to be scheduled", timeout)
+
+
+def reap_pods(api: client.ApiClient, namespace: str) -> None:
+    """Finish deleting the namespace's pods, as their kubelet would.
+
+    A pod bound to a node is deleted gracefully: it stays Terminating (and keeps
+    its GPUs on the node) until the kubelet confirms.  There is no kubelet, so
+    confirm by deleting with a grace period of zero.
+    """
+    client.CoreV1Api(api).delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
