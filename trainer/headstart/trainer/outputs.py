@@ -61,8 +61,12 @@ def invalidate(output_uri: str) -> None:
 
 def stage_model(model: Any, formats: list[str], staging: str) -> dict[str, str]:
     """Write the model in each format under ``staging``; returns artifact name -> local path."""
+    import keras
     import tensorflow as tf
 
+    # The same layers without the training state: no optimizer variables in the file, nothing to skip
+    # (or warn about) when it is loaded; compile it again to train it further.
+    model = keras.Model(model.input, model.output, name=model.name)
     out: dict[str, str] = {}
     os.makedirs(staging, exist_ok=True)
     if "keras" in formats:
