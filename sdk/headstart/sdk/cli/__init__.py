@@ -7,6 +7,7 @@ import sys
 import typer
 
 from . import crd as crd_cmd
+from . import run as run_cmd
 from . import validate as validate_cmd
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("validate")(validate_cmd.validate)
+app.command("run")(run_cmd.run)
 app.command("crd")(crd_cmd.crd)
 
 
