@@ -38,8 +38,8 @@ def trainable_layers(asm) -> set[str]:
 def test_train_base_sets_what_trains(assembled, train_base, expected):
     from headstart.trainer.stages import set_trainable
 
-    set_trainable(assembled.base, TrainBase.parse("all"))
-    set_trainable(assembled.base, TrainBase.parse("none"))  # an earlier stage's setting must not leak
+    for earlier in ("top:1", "all", "none", "from:relu2"):  # earlier stages' settings must not leak
+        set_trainable(assembled.base, TrainBase.parse(earlier))
     set_trainable(assembled.base, TrainBase.parse(train_base))
     assert trainable_layers(assembled) == expected
     head = {w.path.split("/")[0] for w in assembled.model.trainable_weights} - {"base"}

@@ -55,7 +55,9 @@ def set_trainable(base: Any, tb: TrainBase) -> None:
     if tb.mode == "none":
         base.trainable = False
         return
-    base.trainable = True  # resets every sublayer, whatever an earlier stage froze
+    base.trainable = True
+    for layer in _all_layers(base):  # undo what an earlier stage froze (a Functional does not recurse)
+        layer.trainable = True
     layers = base_layers(base)
     if tb.mode == "top":
         first = len(layers) - (tb.top or 0)
