@@ -1,0 +1,99 @@
+"""A run killed in the middle of a stage resumes from its last complete epoch and finishes as scheduled."""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+from conftest import REPO, job_dict, trainer_env, write_job_file
+
+STAGES = [
+    {"name": "head", "trainBase": "none", "epochs": 2, "optimizer": {"type": "Adam", "learningRate": 0.02}},
+    {"name": "tune", "trainBase": "all", "epochs": 12,
+     "optimizer": {"type": "SGD", "learningRate": 0.01, "momentum": 0.9, "schedule": {"type": "cosine"}},
+     "earlyStopping": {"monitor": "val_loss", "patience": 50}},
+]
+
+
+def start(job_file, out):
+    return subprocess.Popen([sys.executable, "-m", "headstart.trainer", "--job", str(job_file), "--output",
+                             str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=trainer_env(), cwd=REPO)
+
+
+def lines_of(proc) -> queue.Queue:
+    q: queue.Queue = queue.Queue()
+
+    def pump() -> None:
+        for line in proc.stdout:
+            q.put(line.rstrip("\n"))
+        q.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return q
+
+
+def wait_for_line(q: queue.Queue, text: str, timeout: float) -> list[str]:
+    seen, deadline = [], time.monotonic() + timeout
+    while True:
+        line = q.get(timeout=max(0.1, deadline - time.monotonic()))
+        assert line is not None, f"the trainer ended before {text!r}: {seen}"
+        seen.append(line)
+        if text in line:
+            return seen
+
+
+def test_a_run_killed_mid_stage_resumes_and_finishes_exactly_as_scheduled(tiny_model_uri, image_folder,
+                                                                           tmp_path):
+    import keras
+
+    from headstart.trainer import outputs
+
+    doc = job_dict("resumable", base={"uri": tiny_model_uri}, stages=STAGES,
+                   dataset={"imageFolder": {"uri": str(image_folder)}, "splits": {"validation": 0.25},
+                            "batchSize": 4},
+                   output={"uri": str(tmp_path / "unused"), "formats": ["keras"]})
+    job_file = write_job_file(tmp_path / "job.yaml", doc)
+    out = tmp_path / "out"
+
+    proc = start(job_file, out)
+    try:
+        wait_for_line(lines_of(proc), "stage 2 tune epoch 3/12", timeout=180)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    state = json.loads((out / "checkpoints" / "state.json").read_text())
+    assert [s["name"] for s in state["stages"]] == ["head"]
+    done = state["current"]["epochs_done"]
+    assert state["current"]["index"] == 1 and 3 <= done < 12, "killed in the middle of stage 2"
+    assert outputs.existing(str(out)) is None, "an interrupted run must not look complete"
+
+    proc = start(job_file, out)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr[-2000:]
+    assert f"resuming stage 2 after epoch {done}" in stdout
+    epochs_run = [line for line in stdout.splitlines() if line.startswith("stage 2 tune epoch")]
+    assert epochs_run[0].startswith(f"stage 2 tune epoch {done + 1}/12")
+    assert epochs_run[-1].startswith("stage 2 tune epoch 12/12") and len(epochs_run) == 12 - done
+    assert "stage 1 head epoch" not in stdout
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [(s["name"], s["epochs_completed"]) for s in metrics["stages"]] == [("head", 2), ("tune", 12)]
+    tune = metrics["stages"][1]["epochs_history"]
+    assert [e["epoch"] for e in tune] == list(range(1, 13))
+    # the cosine schedule continued where it stopped: one learning rate per epoch, decreasing
+    rates = [e["learning_rate"] for e in tune]
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert outputs.verify(str(out)) == []
+    model = keras.saving.load_model(out / "model.keras")
+    x = np.random.default_rng(1).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    probs = model.predict(x, verbose=0)
+    assert probs.shape == (4, 3) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert metrics["final"]["val_accuracy"] >= 0.0
