@@ -4,8 +4,9 @@
 from sklearn's 8x8 digits (upscaled to 24x24, placed on a 32x32 canvas, as PNGs), split by *writer
 sample* so no source image reaches the target:
 
-* source: clean digits, randomly shifted, many images (several renderings of half of the samples);
-* target: the other half, in clutter (strokes of other digits, noise, random contrast), with only a few
+* source: half of the samples (writers), randomly shifted, lightly cluttered (one stroke of another
+  digit, faint noise), rendered several times: plenty of labelled images;
+* target: the other half, in heavier clutter (two strokes of other digits, more noise), with only a few
   labelled images per class for training and the rest for testing.
 
 It then runs the three FineTuneJobs of ``examples/quickstart/`` through the trainer (``run_job``): a small
@@ -61,12 +62,12 @@ class Sizes:
     """Target images written per class: train_per_class for training, the rest for the test."""
     epoch_scale: float = 1.0
     """Multiplies every stage's epochs (at least 1)."""
-    source_style: Style = field(default_factory=lambda: Style(shift=True, noise=0.05))
+    source_style: Style = field(default_factory=lambda: Style(shift=True, fragments=1, noise=0.05))
     target_style: Style = field(default_factory=lambda: Style(shift=True, fragments=2, noise=0.1))
 
     @classmethod
     def tiny(cls) -> Sizes:
-        return cls(source_copies=1, target_per_class=30, epoch_scale=0.5)
+        return cls(source_copies=1, target_per_class=30)
 
 
 class QuickstartError(Exception):
@@ -247,6 +248,7 @@ def load_jobs(manifests: Path, workdir: Path, sizes: Sizes) -> dict[str, Any]:
 class Outcome:
     name: str
     test_accuracy: float
+    val_accuracy: float
     seconds: float
     train_images: int
     test_images: int
@@ -318,8 +320,9 @@ def run_quickstart(workdir: Path, sizes: Sizes | None = None, manifests: Path | 
                              resolve_from_job=lambda job: str(runs / job))
         except TrainerError as exc:
             raise QuickstartError(f"job {name}: {exc}") from exc
-        acc = result.metrics.get("test_accuracy")
-        outcomes[name] = Outcome(name, float("nan") if acc is None else float(acc), result.duration_seconds,
+        nan = float("nan")
+        outcomes[name] = Outcome(name, result.metrics.get("test_accuracy", nan),
+                                 result.metrics.get("val_accuracy", nan), result.duration_seconds,
                                  int(lines.counts.get("train") or 0), int(lines.counts.get("test") or 0),
                                  [s.name for s in result.stages])
     return Summary(outcomes, prepared, time.monotonic() - started, sizes)
@@ -329,20 +332,19 @@ def print_summary(summary: Summary, console: Any) -> None:
     from rich.table import Table
 
     out = summary.outcomes
-    table = Table(title="Transfer learning on few labels (target: digits in clutter, "
-                        f"{summary.sizes.train_per_class} labels per class)")
-    for column in ("job", "what", "train images", "test accuracy", "time"):
-        table.add_column(column, justify="left" if column in ("job", "what") else "right")
-    what = {SOURCE: "base trained on the source (clean digits, other writers)",
-            TRANSFER: "source base, head frozen then fine-tuned",
-            SCRATCH: "same architecture from scratch"}
+    table = Table(title=f"Transfer learning with {summary.sizes.train_per_class} labels per class",
+                  caption=f"{SOURCE}: a CNN trained on digits of other writers (light clutter); "
+                          f"{TRANSFER}: its base, new head, then fine-tuned; {SCRATCH}: the same CNN from "
+                          "random init. Target: new writers' digits in heavier clutter.")
+    for column in ("job", "train images", "test accuracy", "time"):
+        table.add_column(column, justify="left" if column == "job" else "right")
     for name in JOBS:
         o = out[name]
-        acc = "-" if name == SOURCE else f"{o.test_accuracy:.1%}"
-        table.add_row(name, what[name], str(o.train_images), acc, f"{o.seconds:.1f}s")
+        acc = f"(val {o.val_accuracy:.1%})" if name == SOURCE else f"{o.test_accuracy:.1%}"
+        table.add_row(name, str(o.train_images), acc, f"{o.seconds:.1f}s")
     table.add_section()
     style = "bold green" if summary.gain > 0 else "bold red"
-    table.add_row("gain", "transfer - scratch", "", f"[{style}]{summary.gain:+.1%}[/]",
+    table.add_row("gain (transfer - scratch)", "", f"[{style}]{summary.gain:+.1%}[/]",
                   f"{summary.total_seconds:.1f}s total")
     console.print(table)
 

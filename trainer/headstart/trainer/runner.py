@@ -221,7 +221,8 @@ class _Run:
             class_names=data.class_names, counts=data.counts, skipped=len(data.skipped), stages=state.stages,
             stage_specs=[s.model_dump(mode="json") for s in self.spec.stages], metrics=metrics,
             seed=self.spec.seed, formats=formats,
-            runtime={"mixed precision": self.rt.mixed_precision, "XLA": self.rt.xla, "GPUs": self.rt.gpus})
+            runtime={"mixed precision": self.rt.mixed_precision, "XLA": self.rt.xla, "GPUs": self.rt.gpus,
+                     "deterministic": self.rt.deterministic})
         artifacts["README.md"] = outputs.write_text(staging, "README.md", card)
         self._upload_logs()
         logs = [f"logs/{p}" for p in storage.list_files(storage.join(self.output, "logs"))]

@@ -19,8 +19,9 @@ class Runtime:
 def configure(spec: RuntimeSpec, seed: int) -> Runtime:
     """Apply the runtime settings to this process; call before building any model.
 
-    Mixed precision and XLA default to on when a GPU is present. On CPU a run is deterministic for a
-    given seed; ``deterministic: true`` also asks TensorFlow for deterministic ops on a GPU (slower).
+    Mixed precision and XLA default to on when a GPU is present. Without a GPU a run is always
+    deterministic for its seed (TensorFlow's op determinism; otherwise multi-threaded CPU kernels differ in
+    the last bits between runs); ``deterministic: true`` asks for the same on a GPU (slower).
     """
     import keras
     import tensorflow as tf
@@ -30,6 +31,7 @@ def configure(spec: RuntimeSpec, seed: int) -> Runtime:
     xla = spec.xla if spec.xla is not None else gpus > 0
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
     keras.utils.set_random_seed(seed)
-    if spec.deterministic:
+    deterministic = spec.deterministic or gpus == 0
+    if deterministic:
         tf.config.experimental.enable_op_determinism()
-    return Runtime(gpus=gpus, mixed_precision=mixed, xla=xla, deterministic=spec.deterministic, seed=seed)
+    return Runtime(gpus=gpus, mixed_precision=mixed, xla=xla, deterministic=deterministic, seed=seed)
