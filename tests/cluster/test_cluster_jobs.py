@@ -3,7 +3,7 @@ nodes, and pod status written as a kubelet would drives the Job to its end."""
 
 from __future__ import annotations
 
-from controlplane.kubelet import GPU_RESOURCE
+from controlplane.kubelet import GPU_RESOURCE, retire_namespace
 from controlplane.waiting import wait_for
 from kubernetes import client
 
@@ -101,3 +101,34 @@ def test_finished_job_with_ttl_is_deleted_with_its_pods(api_client, kubelet, nam
     # removes the pods that the Job owned.
     wait_for(lambda: not core.list_namespaced_pod(namespace).items,
              "garbage collector to delete the Job's pods", 60)
+
+
+def _gpu_pod(name: str, gpus: int) -> client.V1Pod:
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name=name),
+        spec=client.V1PodSpec(containers=[client.V1Container(
+            name="c", image="example.invalid/x",
+            resources=client.V1ResourceRequirements(limits={GPU_RESOURCE: str(gpus)}),
+        )]),
+    )
+
+
+def test_gpus_held_by_a_retired_namespace_are_released(api_client, control_plane, kubelet,
+                                                       new_namespace):
+    """What a test leaves behind must not starve the next one of GPUs."""
+    core = client.CoreV1Api(api_client)
+    greedy, next_test = new_namespace(), new_namespace()
+    per_node = control_plane.gpus_per_node
+    for i, _node in enumerate(control_plane.node_names):
+        core.create_namespaced_pod(greedy, _gpu_pod(f"hog-{i}", per_node))
+        kubelet.wait_scheduled(greedy, f"hog-{i}")
+        kubelet.set_phase(greedy, f"hog-{i}", "Running")
+    core.create_namespaced_pod(next_test, _gpu_pod("waits", per_node))
+
+    def unschedulable() -> bool:
+        conds = core.read_namespaced_pod("waits", next_test).status.conditions or []
+        return any(c.type == "PodScheduled" and c.reason == "Unschedulable" for c in conds)
+
+    wait_for(unschedulable, "every GPU to be taken", 30)
+    retire_namespace(api_client, greedy)
+    assert kubelet.wait_scheduled(next_test, "waits", timeout=60) in control_plane.node_names

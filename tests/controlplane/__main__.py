@@ -10,6 +10,7 @@ with the component's last log lines if one of them dies.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import sys
@@ -17,7 +18,7 @@ import threading
 from pathlib import Path
 
 from .cluster import ControlPlane
-from .processes import ComponentError
+from .processes import ComponentError, die_with_parent
 
 _stop = threading.Event()
 
@@ -43,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
+    # `make cluster` is our parent; a SIGTERM to make ends make without
+    # forwarding it, so ask the kernel to send us SIGTERM when make goes.
+    parent = os.getppid()
+    die_with_parent(signal.SIGTERM)
+    if os.getppid() != parent:
+        return 1
     plane = ControlPlane(start_timeout=args.start_timeout,
                          gpu_nodes=args.gpu_nodes, gpus_per_node=args.gpus_per_node)
     print("starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler ...",

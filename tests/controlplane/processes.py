@@ -59,10 +59,10 @@ except OSError:
     _LIBC = None
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL the child when the process that started it dies."""
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Ask Linux to send `sig` to this process when its parent dies."""
     if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        _LIBC.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
 
 
 def https_ok(url: str, context: ssl.SSLContext, timeout: float = 2.0) -> Callable[[], bool]:
@@ -117,7 +117,7 @@ class Component:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,  # no orphans if we are killed
                 start_new_session=True,  # Ctrl-C in a terminal reaches only the launcher
             )
         self.pid = self.proc.pid
