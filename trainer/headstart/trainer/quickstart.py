@@ -363,8 +363,7 @@ def main(argv: list[str] | None = None) -> int:
 
     console = Console()
     try:
-        summary = run_quickstart(Path(args.workdir), manifests=Path(args.manifests) if args.manifests else None,
-                                 console=console)
+        summary = run_quickstart(Path(args.workdir), manifests=find_manifests(args.manifests), console=console)
     except QuickstartError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
