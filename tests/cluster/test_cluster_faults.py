@@ -11,17 +11,13 @@ import socket
 import time
 
 import pytest
-from controlplane import binaries
 from controlplane.cluster import ControlPlane
 from controlplane.processes import Component, ComponentError, free_port, http_ok
 
 
 @pytest.fixture(scope="module")
-def bins():
-    try:
-        return binaries.resolve()
-    except binaries.BinariesMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
+def bins(control_plane_bins):
+    return control_plane_bins
 
 
 def _etcd(bins, tmp_path, client_port: int) -> Component:

@@ -82,9 +82,10 @@ class ControlPlane:
         start_timeout: float = DEFAULT_START_TIMEOUT,
         gpu_nodes: int = 2,
         gpus_per_node: int = 8,
+        keep_workdir: bool = False,
     ) -> None:
         self._bins = bins
-        self._own_workdir = workdir is None
+        self._own_workdir = workdir is None and not keep_workdir
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="headstart-cp-"))
         self.start_timeout = start_timeout
         self.gpu_nodes = gpu_nodes
