@@ -159,3 +159,23 @@ def test_from_job_starts_from_that_jobs_model(folder_job, tmp_path):
     orphan = folder_job(name="orphan", base={"fromJob": "nobody"})
     with pytest.raises(BaseModelError, match="no complete model at"):
         run_job(orphan, str(tmp_path / "o"), resolve_from_job=lambda name: str(tmp_path / name))
+
+
+def test_a_users_savedmodel_is_a_base(folder_job, tiny_model_uri, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from headstart.trainer import BaseModelError, SpecError, run_job
+
+    exported = tmp_path / "exported"
+    keras.saving.load_model(tiny_model_uri).export(str(exported), format="tf_saved_model", verbose=False)
+    job = folder_job(base={"uri": str(exported)}, output={"uri": str(tmp_path / "out"), "formats": ["savedmodel"]})
+    result = run_job(job)
+    assert result.stages[0].feature_cache and result.model.class_names == ["blue", "green", "red"]
+    loaded = tf.saved_model.load(str(tmp_path / "out" / "savedmodel"))
+    probs = loaded.serve(tf.constant(np.full((2, 32, 32, 3), 100.0, "float32"))).numpy()
+    assert probs.shape == (2, 3) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    with pytest.raises(SpecError, match="cannot be saved as keras"):
+        run_job(folder_job(base={"uri": str(exported)}), str(tmp_path / "out2"))
+    with pytest.raises(BaseModelError, match="no layers to cut at"):
+        run_job(folder_job(base={"uri": str(exported), "cutAt": "conv1"}), str(tmp_path / "out3"))

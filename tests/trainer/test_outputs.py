@@ -133,3 +133,24 @@ def test_an_interrupted_write_never_looks_complete(tmp_path):
     outputs.publish(str(out), good, job_name="j", spec_sha256="x", formats=["keras"], class_names=["a", "b"])
     (out / "labels.txt").write_text("tampered\n")
     assert outputs.verify(str(out)) == ["labels.txt"]
+
+
+def test_tflite_format_takes_raw_pixels_too(folder_job, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from headstart.trainer import run_job
+
+    one = [{"name": "head", "epochs": 1, "optimizer": {"type": "Adam", "learningRate": 0.01}}]
+    run_job(folder_job(stages=one, output={"uri": str(tmp_path / "out"), "formats": ["keras", "tflite"]}))
+    out = tmp_path / "out"
+    assert not (out / "savedmodel").exists()  # only the formats asked for
+    interpreter = tf.lite.Interpreter(model_path=str(out / "model.tflite"))
+    interpreter.allocate_tensors()
+    x = np.random.default_rng(3).uniform(0, 255, (1, 32, 32, 3)).astype("float32")
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    lite = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    expected = keras.saving.load_model(out / "model.keras").predict(x, verbose=0)
+    np.testing.assert_allclose(lite, expected, rtol=1e-4, atol=1e-5)
+    assert "model.tflite" in json.loads((out / "manifest.json").read_text())["artifacts"]

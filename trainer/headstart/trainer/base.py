@@ -20,6 +20,7 @@ from .errors import BaseModelError, WeightsDownloadError, looks_like_network_fai
 
 BASE_NAME = "base"
 PREPROCESSING_NAME = "preprocessing"
+SAVEDMODEL_NAME = "savedmodel"
 
 
 @dataclass
@@ -31,6 +32,8 @@ class Base:
     image_size: tuple[int, int]
     card: dict[str, str] = field(default_factory=dict)
     """What the model card says about the base."""
+    self_contained: bool = True
+    """False for a plain SavedModel base: a .keras file would only reference the SavedModel's files."""
 
 
 def build_base(spec: BaseModelSpec, workdir: str,
@@ -39,9 +42,13 @@ def build_base(spec: BaseModelSpec, workdir: str,
         return _application(spec, workdir)
     if spec.uri is not None:
         model = _load_user_model(spec.uri, workdir)
+        saved_model = model.name == SAVEDMODEL_NAME
+        if saved_model and spec.cut_at is not None:
+            raise BaseModelError("baseModel.cutAt: a plain SavedModel has no layers to cut at")
         base = _cut(model, spec.cut_at)
         size = _image_size(base, spec)
-        return Base(base, None, size, {"source": f"model {spec.uri}", "weights": "its own"})
+        return Base(base, None, size, {"source": f"model {spec.uri}", "weights": "its own"},
+                    self_contained=not saved_model)
     assert spec.from_job is not None
     if resolve_from_job is None:
         raise BaseModelError(f"baseModel.fromJob {spec.from_job!r}: no way to find that job's output here")
@@ -163,7 +170,7 @@ def _saved_model(local: str, uri: str) -> Any:
         if len(out) != 1:
             raise BaseModelError(f"baseModel.uri {uri}: the SavedModel has {len(out)} outputs; need one")
         out = next(iter(out.values()))
-    return keras.Model(inputs, out, name="savedmodel")
+    return keras.Model(inputs, out, name=SAVEDMODEL_NAME)
 
 
 def _cut(model: Any, cut_at: str | None) -> Any:

@@ -64,6 +64,9 @@ class _Run:
         with tempfile.TemporaryDirectory(prefix="headstart-") as workdir:
             self.workdir = workdir
             base = build_base(self.spec.base_model, workdir, self.resolve_from_job)
+            if not base.self_contained and "keras" in self.spec.output.formats:
+                raise SpecError("output.formats: a model built on a plain SavedModel cannot be saved as keras "
+                                "(it would reference files outside it); use savedmodel or tflite")
             for stage in self.spec.stages:
                 stages.check_stage(stage, base.model)
             data = data_mod.load(self.spec.dataset, base.image_size, self.spec.seed, workdir)
