@@ -93,3 +93,19 @@ def test_line_reporter_prints_one_line_per_event():
     lines = buf.getvalue().splitlines()
     assert lines[0] == "stage 1 head epoch 2/5 loss=0.5 val_accuracy=0.75"
     assert "3 epochs (stopped early)" in lines[1] and "0.7500" in lines[1]
+
+
+def test_a_failing_reporter_does_not_stop_training(folder_job, tmp_path, capsys):
+    from headstart.trainer import Reporter, run_job
+
+    class Broken(Reporter):
+        calls = 0
+
+        def epoch_ended(self, progress):
+            Broken.calls += 1
+            raise ConnectionError("the API server is away")
+
+    result = run_job(folder_job(output={"uri": str(tmp_path / "out"), "formats": ["keras"]}), reporter=Broken())
+    assert Broken.calls == 2 and result.stages[0].epochs_completed == 2
+    err = capsys.readouterr().err
+    assert err.count("warning: reporter epoch_ended failed: ConnectionError: the API server is away") == 1

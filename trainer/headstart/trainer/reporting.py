@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict, dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 
 @dataclass(frozen=True)
@@ -166,3 +166,46 @@ class LineReporter(Reporter):
 
     def failed(self, reason: str) -> None:
         self._say(f"failed: {reason}")
+
+
+class Guarded(Reporter):
+    """Forwards to a reporter; an exception in it (say, a status update that failed) is printed once per
+    method on standard error instead of stopping the training. KeyboardInterrupt still stops it."""
+
+    def __init__(self, inner: Reporter | Any, stream: TextIO | None = None):
+        self.inner = inner
+        self.stream = stream
+        self.warned: set[str] = set()
+
+    def _call(self, name: str, *args: Any) -> None:
+        try:
+            getattr(self.inner, name)(*args)
+        except Exception as exc:  # noqa: BLE001 - progress is best effort, training goes on
+            if name not in self.warned:
+                self.warned.add(name)
+                print(f"warning: reporter {name} failed: {type(exc).__name__}: {exc}",
+                      file=self.stream or sys.stderr, flush=True)
+
+    def started(self, plan: RunPlan) -> None:
+        self._call("started", plan)
+
+    def stage_started(self, stage: StagePlan, initial_epoch: int, steps: int | None) -> None:
+        self._call("stage_started", stage, initial_epoch, steps)
+
+    def batch_ended(self, stage: StagePlan, batch: int, steps: int | None) -> None:
+        self._call("batch_ended", stage, batch, steps)
+
+    def epoch_ended(self, progress: Progress) -> None:
+        self._call("epoch_ended", progress)
+
+    def stage_ended(self, result: StageResult) -> None:
+        self._call("stage_ended", result)
+
+    def message(self, text: str) -> None:
+        self._call("message", text)
+
+    def completed(self, result: TrainResult) -> None:
+        self._call("completed", result)
+
+    def failed(self, reason: str) -> None:
+        self._call("failed", reason)

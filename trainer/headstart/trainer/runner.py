@@ -18,7 +18,7 @@ from .base import build_base
 from .checkpoints import Checkpoints, StageState, State
 from .errors import SpecError, TrainerError
 from .head import assemble
-from .reporting import ModelInfo, Progress, Reporter, RunPlan, StagePlan, StageResult, TrainResult
+from .reporting import Guarded, ModelInfo, Progress, Reporter, RunPlan, StagePlan, StageResult, TrainResult
 
 TRAINING_FIELDS = {"base_model", "head", "dataset", "augmentation", "stages", "seed"}
 
@@ -36,8 +36,9 @@ def run_job(job: FineTuneJob, output: str | None = None, reporter: Reporter | No
     Resumes from the checkpoint of an interrupted run of the same job and spec at the same output.
     ``resolve_from_job`` maps a job name to its output URI (for baseModel.fromJob). Raises a
     TrainerError subclass, with a one-line message, for anything wrong with the spec, data or storage.
+    The reporter's exceptions do not stop the training (see reporting.Guarded).
     """
-    reporter = reporter or Reporter()
+    reporter = Guarded(reporter or Reporter())
     try:
         return _Run(job, output or job.spec.output.uri, reporter, resolve_from_job).run()
     except TrainerError as exc:
@@ -158,6 +159,8 @@ class _Run:
             tb = tensorboard(os.path.join(self.workdir, "logs", stage.name))
             if tb is not None:
                 cbs.append(tb)
+            elif plan.index == 0 or not os.path.isdir(os.path.join(self.workdir, "logs")):
+                self.reporter.message("no TensorBoard logs: the tensorboard package is not installed")
             cbs.append(EpochEnd(on_epoch))
             model.fit(train_ds, validation_data=val_ds, epochs=stage.epochs, initial_epoch=cur.epochs_done,
                       callbacks=cbs, verbose=0, shuffle=False)
