@@ -109,6 +109,11 @@ def test_another_jobs_model_is_refused_unless_overwrite(folder_job, tmp_path):
                                 output={"uri": out, "formats": ["keras"], "overwrite": True}))
     assert not result.already_complete
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["job"] == "second"
+    # overwrite also retrains a complete model of the same job and spec
+    rec = Recorder()
+    again = run_job(folder_job(name="second", stages=one_epoch,
+                               output={"uri": out, "formats": ["keras"], "overwrite": True}), reporter=rec)
+    assert not again.already_complete and not again.resumed and "epoch_ended" in rec.names()
 
 
 def test_an_interrupted_write_never_looks_complete(tmp_path):

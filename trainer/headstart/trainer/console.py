@@ -72,8 +72,8 @@ class RichReporter(Reporter):
 
         self._stop()
         if result.already_complete:
-            self.console.print(f"already complete: {result.output_uri} holds this job's model (remove it to "
-                               "train again)")
+            self.console.print(f"already complete: {result.output_uri} holds this job's model (remove it, or set "
+                               "spec.output.overwrite, to train again)")
         table = Table(title=f"{result.job_name}")
         for col in ("stage", "epochs", "best val accuracy", "time"):
             table.add_column(col, justify="left" if col == "stage" else "right")

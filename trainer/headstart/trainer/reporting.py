@@ -160,7 +160,8 @@ class LineReporter(Reporter):
 
     def completed(self, result: TrainResult) -> None:
         if result.already_complete:
-            self._say(f"already complete: {result.output_uri} (set spec.output.overwrite to train again)")
+            self._say(f"already complete: {result.output_uri} holds this job's model (remove it, or set "
+                      "spec.output.overwrite, to train again)")
         self._say(f"done: {_fmt_metrics(result.metrics)} model {result.model.uri} "
                   f"sha256 {result.model.sha256}")
 

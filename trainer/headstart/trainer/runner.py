@@ -53,13 +53,15 @@ class _Run:
         self.resolve_from_job = resolve_from_job
         self.digest = spec_sha256(job)
         self.cached_features: dict[str, tuple[Any, Any]] | None = None
+        self.warned_tensorboard = False
 
     def run(self) -> TrainResult:
         start = time.monotonic()
         found = outputs.check_location(self.output, self.job.name, self.spec.output.overwrite)
-        if found is not None and found.manifest.get("job") == self.job.name \
-                and found.manifest.get("spec_sha256") == self.digest:
-            return self._already_complete(found)
+        same = found is not None and found.manifest.get("job") == self.job.name \
+            and found.manifest.get("spec_sha256") == self.digest
+        if same and not self.spec.output.overwrite:
+            return self._already_complete(found)  # idempotent: a restarted pod, a second local run
         self._check_spec()
         self.rt = runtime.configure(self.spec.runtime, self.spec.seed)
         with tempfile.TemporaryDirectory(prefix="headstart-") as workdir:
@@ -74,7 +76,7 @@ class _Run:
             asm = assemble(base, self.spec.head, len(data.class_names), name=self.job.name.replace("-", "_"))
             self.augment = data_mod.augmentation(self.spec.augmentation, self.spec.seed)
             ckpt = Checkpoints(self.output, self.job.name, self.digest)
-            state = ckpt.load()
+            state = None if same else ckpt.load()  # overwrite of a complete model: train afresh
             resumed = state is not None
             outputs.invalidate(self.output)
             if state is None:
@@ -159,7 +161,8 @@ class _Run:
             tb = tensorboard(os.path.join(self.workdir, "logs", stage.name))
             if tb is not None:
                 cbs.append(tb)
-            elif plan.index == 0 or not os.path.isdir(os.path.join(self.workdir, "logs")):
+            elif not self.warned_tensorboard:
+                self.warned_tensorboard = True
                 self.reporter.message("no TensorBoard logs: the tensorboard package is not installed")
             cbs.append(EpochEnd(on_epoch))
             model.fit(train_ds, validation_data=val_ds, epochs=stage.epochs, initial_epoch=cur.epochs_done,
