@@ -97,3 +97,30 @@ def test_a_run_killed_mid_stage_resumes_and_finishes_exactly_as_scheduled(tiny_m
     probs = model.predict(x, verbose=0)
     assert probs.shape == (4, 3) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert metrics["final"]["val_accuracy"] >= 0.0
+
+
+def test_early_stopping_state_and_best_weights_survive_a_restart(folder_job, tmp_path):
+    import pytest
+
+    from headstart.trainer import Reporter, run_job
+
+    class StopAfter(Reporter):
+        """Interrupts the run (as Ctrl-C would) once the checkpoint of epoch 2 is written."""
+
+        def epoch_ended(self, progress):
+            if progress.epoch == 2:
+                raise KeyboardInterrupt
+
+    # val_accuracy never improves by 1.0: epoch 1 is the best, patience 2 stops after epoch 3
+    stage = {"name": "tune", "trainBase": "all", "epochs": 10, "optimizer": {"type": "SGD", "learningRate": 0.05},
+             "earlyStopping": {"monitor": "val_accuracy", "patience": 2, "minDelta": 1.0}}
+    job = folder_job(stages=[stage], output={"uri": str(tmp_path / "out"), "formats": ["keras"]})
+    with pytest.raises(KeyboardInterrupt):
+        run_job(job, reporter=StopAfter())
+    result = run_job(job)
+    assert result.resumed
+    (tune,) = result.stages
+    assert tune.epochs_completed == 3 and tune.stopped_early
+    assert len(tune.history["val_loss"]) == 3
+    # the best epoch's weights (epoch 1, saved before the interruption) are the final model's
+    assert result.metrics["val_loss"] == pytest.approx(tune.history["val_loss"][0], rel=1e-5)
