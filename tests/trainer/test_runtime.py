@@ -45,5 +45,5 @@ def test_mixed_precision_and_xla_when_asked(folder_job, tmp_path):
     probs = model.predict(np.full((2, 32, 32, 3), 128, "float32"), verbose=0)
     assert probs.dtype == np.float32 and np.allclose(probs.sum(axis=1), 1.0, atol=1e-3)
     auto = configure(job.spec.runtime.model_copy(update={"mixed_precision": None, "xla": None}), 1)
-    assert (auto.mixed_precision, auto.xla) == (auto.gpus > 0, auto.gpus > 0)
+    assert (auto.mixed_precision, auto.xla, auto.deterministic) == (auto.gpus > 0, auto.gpus > 0, auto.gpus == 0)
     assert keras.mixed_precision.global_policy().name == ("mixed_float16" if auto.gpus else "float32")
