@@ -17,6 +17,7 @@ import sys
 import threading
 from pathlib import Path
 
+from .binaries import BinariesMissing
 from .cluster import ControlPlane
 from .processes import ComponentError, die_with_parent
 
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
     try:
         plane.start()
-    except ComponentError as exc:
+    except (ComponentError, BinariesMissing) as exc:
         print(f"control plane failed to start:\n{exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

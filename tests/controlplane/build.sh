@@ -80,13 +80,14 @@ tmp="$(mktemp -d "$out.tmp.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 log "building $k8s_version control plane into $bin (cold builds take tens of minutes)"
 start=$SECONDS
-"$go_bin" build -trimpath -ldflags "$ldflags" -o "$tmp/" \
+"$go_bin" build -trimpath -buildvcs=false -ldflags "$ldflags" -o "$tmp/" \
   ./cmd/etcd \
   k8s.io/kubernetes/cmd/kube-apiserver \
   k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler \
   k8s.io/kubernetes/cmd/kubectl
 have_all "$tmp" || { log "build produced an incomplete set in $tmp"; exit 1; }
+chmod 755 "$tmp"
 rm -rf "$bin"
 mkdir -p "$out"
 mv "$tmp" "$bin"
