@@ -113,8 +113,8 @@ class ControlPlane:
     def start(self) -> ControlPlane:
         began = time.monotonic()
         deadline = began + self.start_timeout
-        bins = self.bins
         try:
+            bins = self.bins
             self.pki = certs.generate(self.workdir / "pki")
             self._start(self._etcd(bins["etcd"]), deadline)
             self._start(self._apiserver(bins["kube-apiserver"]), deadline)
