@@ -52,6 +52,8 @@ def pytest_collection_finish(session):
 
     A cache hit takes a second; a cold build (tens of minutes) happens here only
     when `make controlplane` was not run first."""
+    if session.config.option.collectonly:
+        return
     if not any(item.get_closest_marker("cluster") for item in session.items):
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
