@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO, Recorder, job_dict, trainer_env, write_job_file
+from trainer_support import REPO, Recorder, job_dict, trainer_env, write_job_file
 
 FROZEN = [{"name": "head", "trainBase": "none", "epochs": 1, "optimizer": {"type": "Adam", "learningRate": 0.01}}]
 

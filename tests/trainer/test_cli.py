@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import job_dict, write_job_file
+from trainer_support import job_dict, write_job_file
 
 ONE_EPOCH = [{"name": "head", "epochs": 1, "optimizer": {"type": "Adam", "learningRate": 0.01}}]
 

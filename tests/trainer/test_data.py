@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import Recorder, write_image_folder
+from trainer_support import Recorder, write_image_folder
 
 from headstart.api import AugmentationSpec, DatasetSpec
 

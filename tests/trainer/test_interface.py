@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, trainer_env
+from trainer_support import REPO, trainer_env
 
 from headstart.api import OptimizerSpec
 

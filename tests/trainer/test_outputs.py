@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import Recorder
+from trainer_support import Recorder
 
 THREE_STAGES = [
     {"name": "head", "trainBase": "none", "epochs": 2, "optimizer": {"type": "Adam", "learningRate": 0.02}},

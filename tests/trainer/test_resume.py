@@ -11,7 +11,7 @@ import threading
 import time
 
 import numpy as np
-from conftest import REPO, job_dict, trainer_env, write_job_file
+from trainer_support import REPO, job_dict, trainer_env, write_job_file
 
 STAGES = [
     {"name": "head", "trainBase": "none", "epochs": 2, "optimizer": {"type": "Adam", "learningRate": 0.02}},
