@@ -215,6 +215,10 @@ def report(args: argparse.Namespace, n_train: int, n_val: int, base: dict, hs: d
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import warnings
+
+    # the tutorial's plain fit passes shuffle=True with a dataset, as the tutorial does; keras warns
+    warnings.filterwarnings("ignore", message=".*shuffle=True. was passed")
     from .images import split_like_trainer, write_folder
 
     scratch = None
@@ -229,11 +233,14 @@ def main(argv: list[str] | None = None) -> int:
         parts = split_like_trainer(folder, args.validation, args.seed)
         n_train, n_val = len(parts["train"]), len(parts["validation"])
         print(f"{n_train} train + {n_val} validation JPEGs ({w}x{h}) in {folder}", flush=True)
+        # The floor first, in TensorFlow's default state: run_job then configures the process its own way
+        # (seed, op determinism on CPU), which its own stages pay for.
+        fl = floor(args, parts)
+        print(f"floor: {fl:.1f}s", flush=True)
         base = baseline(args, parts, args.classes)
         print(f"tutorial: frozen {base['frozen_s']:.1f}s, fine-tune {base['finetune_s']:.1f}s", flush=True)
         hs = headstart(args, folder, work / "output")
         print(f"headstart: frozen {hs['frozen_s']:.1f}s, fine-tune {hs['finetune_s']:.1f}s", flush=True)
-        fl = floor(args, parts)
         summary = report(args, n_train, n_val, base, hs, fl)
     finally:
         if scratch is not None:

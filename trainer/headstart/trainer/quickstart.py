@@ -228,12 +228,14 @@ def load_jobs(manifests: Path, workdir: Path, sizes: Sizes) -> dict[str, Any]:
         if not isinstance(raw, dict):
             raise QuickstartError(f"{path}: not a FineTuneJob manifest")
         raw = _rebase(raw, str(workdir.resolve()))
-        for stage in raw.get("spec", {}).get("stages", []):
-            if isinstance(stage, dict) and isinstance(stage.get("epochs"), int):
-                stage["epochs"] = max(1, round(stage["epochs"] * sizes.epoch_scale))
-        if name == TRANSFER or name == SCRATCH:
-            dataset = raw.get("spec", {}).get("dataset", {})
-            dataset.setdefault("splits", {})["test"] = 1 - sizes.train_per_class / sizes.target_per_class
+        spec = raw.get("spec")
+        if isinstance(spec, dict):
+            for stage in spec.get("stages") or []:
+                if isinstance(stage, dict) and isinstance(stage.get("epochs"), int):
+                    stage["epochs"] = max(1, round(stage["epochs"] * sizes.epoch_scale))
+            dataset = spec.get("dataset")
+            if name != SOURCE and isinstance(dataset, dict) and isinstance(dataset.get("splits", {}), dict):
+                dataset.setdefault("splits", {})["test"] = 1 - sizes.train_per_class / sizes.target_per_class
         job, problems = check_document(raw)
         errors = [p.render() for p in problems if p.severity == "error"]
         if job is None or errors:
