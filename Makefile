@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: install demo test lint crd clean
+.PHONY: install demo test lint crd clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -34,8 +34,10 @@ lint: install
 crd: install
 	$(VENV)/bin/headstart crd > deploy/crds/headstart.dev_finetunejobs.yaml
 
-test: install lint
+test: install lint controlplane
 	$(PY) -m pytest
+
+cluster: install
 
 clean:
 	rm -rf $(VENV) headstart-runs .pytest_cache .ruff_cache
