@@ -369,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     except QuickstartError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
+    except OSError as exc:  # e.g. a workdir that cannot be written
+        print(f"error: {exc.strerror or exc}: {exc.filename or args.workdir}", file=sys.stderr, flush=True)
+        return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr, flush=True)
         return 130
