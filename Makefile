@@ -7,13 +7,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: install demo test lint crd clean help
+.PHONY: install demo bench test lint crd clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make demo     run the offline quickstart (transfer learning on bundled digits, ~2 min on 2 CPUs)"
 	@echo "make test     lint + the whole test suite against a real control plane"
 	@echo "make cluster  run the control plane in the foreground (kubeconfig: .headstart/kubeconfig)"
+	@echo "make bench    trainer benchmark: the classic tutorial loop vs Headstart (bench/README.md)"
 	@echo "make crd      regenerate deploy/crds/ from the API models"
 
 $(STAMP): pyproject.toml
@@ -26,7 +27,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(VENV)/bin/headstart validate examples/
+	$(VENV)/bin/headstart validate examples/quickstart/
+	$(PY) -m headstart.trainer.quickstart
+
+bench: install
+	$(PY) -m bench.trainer
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -40,6 +45,6 @@ test: install lint controlplane
 cluster: install
 
 clean:
-	rm -rf $(VENV) headstart-runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) headstart-runs headstart-quickstart .pytest_cache .ruff_cache
 
 -include tests/controlplane/controlplane.mk
