@@ -26,7 +26,8 @@ def test_feature_cache_trains_the_same_model_as_end_to_end(tiny_model_uri, image
 
     set_trainable(via_features.base, stage.trainable)
     compile_for_stage(via_features.head, stage, xla=False)
-    feats, labels = features.extract(via_features.features, data.batches(ds.splits["train"], 4))
+    fn = features.extractor(via_features.features)
+    feats, labels = features.extract(fn, via_features.features, data.batches(ds.splits["train"], 4))
     assert feats.shape == (18, 16) and labels.shape == (18,)
     keras.utils.set_random_seed(11)
     via_features.head.fit(features.dataset(feats, labels, 4, shuffle_buffer=32, seed=5), epochs=3, verbose=0)

@@ -124,3 +124,39 @@ def test_early_stopping_state_and_best_weights_survive_a_restart(folder_job, tmp
     assert len(tune.history["val_loss"]) == 3
     # the best epoch's weights (epoch 1, saved before the interruption) are the final model's
     assert result.metrics["val_loss"] == pytest.approx(tune.history["val_loss"][0], rel=1e-5)
+
+
+def test_a_feature_cache_stage_checkpoints_only_the_head_and_resumes_from_it(folder_job, tmp_path):
+    import keras
+    import pytest
+
+    from headstart.trainer import Reporter, run_job
+
+    class StopAfter(Reporter):
+        """Interrupts after the checkpoint of the stage's last epoch, before its stage-end save."""
+
+        def epoch_ended(self, progress):
+            if progress.epoch == 3:
+                raise KeyboardInterrupt
+
+    stage = {"name": "head", "trainBase": "none", "epochs": 3, "optimizer": {"type": "Adam", "learningRate": 0.05}}
+    out = tmp_path / "out"
+    job = folder_job(stages=[stage], output={"uri": str(out), "formats": ["keras"]})
+    with pytest.raises(KeyboardInterrupt):
+        run_job(job, reporter=StopAfter())
+    state = json.loads((out / "checkpoints" / "state.json").read_text())
+    assert state["weights"] == "stage-00-start.weights.npz"  # the whole model once, before the stage
+    assert state["current"]["head_weights"] == "stage-00-epoch-0003.head.npz"
+    files = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert not [f for f in files if "epoch" in f and f.endswith(".weights.npz")], files
+    with np.load(out / "checkpoints" / state["current"]["head_weights"]) as npz:
+        saved_head = [npz[f"arr_{i}"] for i in range(len(npz.files))]
+    with np.load(out / "checkpoints" / state["weights"]) as full:
+        assert 0 < len(saved_head) < len(full.files)
+
+    result = run_job(job)  # nothing left to train: the model is what the checkpoints restore
+    assert result.resumed
+    assert result.stages[0].epochs_completed == 3 and result.stages[0].feature_cache
+    final = keras.saving.load_model(out / "model.keras")
+    kernel, bias = final.layers[-1].get_weights()
+    assert np.array_equal(kernel, saved_head[-2]) and np.array_equal(bias, saved_head[-1])

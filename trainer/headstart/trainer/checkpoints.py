@@ -31,6 +31,8 @@ class StageState:
     optimizer: str | None = None
     early_stopping: dict | None = None
     best_weights: str | None = None
+    head_weights: str | None = None
+    """A feature-cache stage checkpoints only the head: the base has not changed since ``State.weights``."""
     stopped: bool = False
 
 
@@ -100,13 +102,24 @@ class Checkpoints:
             raise OutputError(f"checkpoint {name} is unreadable: {exc}; remove {self.root} to start over") \
                 from exc
 
-    def save_epoch(self, state: State, model: Any, optimizer: Any, improved_weights: list | None) -> None:
-        """After an epoch: the model's weights, the optimizer's variables, then state.json."""
+    def save_start(self, state: State, model: Any, index: int) -> None:
+        """Before a feature-cache stage that has no full checkpoint to build on: the whole model, once."""
+        state.weights = self._save_arrays(f"stage-{index:02d}-start.weights.npz", model.get_weights())
+        self._write_state(state)
+
+    def save_epoch(self, state: State, model: Any, optimizer: Any, improved_weights: list | None,
+                   head: Any | None = None) -> None:
+        """After an epoch: the weights (only the head's when ``head`` is given: a feature-cache stage, whose
+        base is unchanged since ``state.weights``), the optimizer's variables, then state.json."""
         cur = state.current
         assert cur is not None
         tag = f"stage-{cur.index:02d}-epoch-{cur.epochs_done:04d}"
         old = self._referenced(state)
-        state.weights = self._save_arrays(f"{tag}.weights.npz", model.get_weights())
+        if head is not None:
+            assert state.weights is not None, "save_start first"
+            cur.head_weights = self._save_arrays(f"{tag}.head.npz", head.get_weights())
+        else:
+            state.weights = self._save_arrays(f"{tag}.weights.npz", model.get_weights())
         cur.optimizer = self._save_arrays(f"{tag}.optimizer.npz", [v.numpy() for v in optimizer.variables])
         if improved_weights is not None:
             cur.best_weights = self._save_arrays(f"{tag}.best.npz", improved_weights)
@@ -129,19 +142,24 @@ class Checkpoints:
     def _referenced(state: State) -> set[str]:
         names = {state.weights}
         if state.current is not None:
-            names |= {state.current.optimizer, state.current.best_weights}
-        return {n for n in names if n and n.split("-")[2] == "epoch"}  # stage boundaries are kept
+            names |= {state.current.optimizer, state.current.best_weights, state.current.head_weights}
+        # per-epoch and stage-start files are dropped once superseded; stage boundaries are kept
+        return {n for n in names if n and n.split("-")[2].split(".")[0] in ("epoch", "start")}
 
     def _drop(self, names: set[str]) -> None:
         for name in names:
             storage.remove(storage.join(self.root, name))
 
-    def restore_weights(self, state: State, model: Any) -> None:
+    def restore_weights(self, state: State, model: Any, head: Any) -> None:
         if state.weights is None:
             return
         arrays = self._load_arrays(state.weights)
         self._check(arrays, model.weights, "model weights")
         model.set_weights(arrays)
+        if state.current is not None and state.current.head_weights is not None:
+            arrays = self._load_arrays(state.current.head_weights)
+            self._check(arrays, head.weights, "head weights")
+            head.set_weights(arrays)
 
     def restore_optimizer(self, state: State, optimizer: Any, variables: list[Any]) -> None:
         if state.current is None or state.current.optimizer is None:

@@ -13,12 +13,20 @@ def applies(stage: StageSpec, augment: Any | None) -> bool:
     return stage.trainable.frozen and augment is None
 
 
-def extract(feature_model: Any, batched: Any, xla: bool = False) -> tuple[Any, Any]:
-    """(features, labels) as numpy arrays for every example of a batched dataset, in order."""
-    import numpy as np
+def extractor(feature_model: Any, xla: bool = False) -> Any:
+    """The base's forward pass, traced once for every split and batch size (the batch dimension is open)."""
     import tensorflow as tf
 
-    fn = tf.function(lambda x: feature_model(x, training=False), jit_compile=xla, reduce_retracing=True)
+    inp = feature_model.inputs[0]
+    spec = tf.TensorSpec([None, *inp.shape[1:]], inp.dtype)
+    return tf.function(lambda x: feature_model(x, training=False), input_signature=[spec], jit_compile=xla)
+
+
+def extract(fn: Any, feature_model: Any, batched: Any) -> tuple[Any, Any]:
+    """(features, labels) as numpy arrays for every example of a batched dataset, in order; ``fn`` comes from
+    ``extractor(feature_model)``."""
+    import numpy as np
+
     feats, labels = [], []
     for x, y in batched:
         feats.append(fn(x).numpy())

@@ -84,7 +84,7 @@ class _Run:
                 storage.remove(storage.join(self.output, "logs"))
                 state = State(job=self.job.name, spec_sha256=self.digest)
             else:
-                ckpt.restore_weights(state, asm.model)
+                ckpt.restore_weights(state, asm.model, asm.head)
             plans = [StagePlan(s.name, i, s.epochs, s.train_base, features.applies(s, self.augment))
                      for i, s in enumerate(self.spec.stages)]
             resume_at = None
@@ -143,11 +143,14 @@ class _Run:
                 cur.early_stopping = es.state()
                 if es.restore_best_weights and es.best_epoch == epoch and es.best_weights is not None:
                     improved = es.best_weights
-            ckpt.save_epoch(state, asm.model, model.optimizer, improved)
+            ckpt.save_epoch(state, asm.model, model.optimizer, improved,
+                            head=asm.head if plan.feature_cache else None)
             self.reporter.epoch_ended(Progress(stage.name, plan.index, epoch + 1, stage.epochs, metrics))
 
         if cur.epochs_done < stage.epochs and not cur.stopped:
             if plan.feature_cache:
+                if state.weights is None:
+                    ckpt.save_start(state, asm.model, plan.index)
                 train_ds, val_ds = self._feature_data(asm, data, bs, shuffle, seed)
             else:
                 self.cached_features = None  # the base trains (or sees augmented images)
@@ -182,8 +185,9 @@ class _Run:
     def _feature_data(self, asm: Any, data: data_mod.Data, bs: int, shuffle: int, seed: int) -> tuple:
         if self.cached_features is None:
             self.reporter.message("computing the frozen base's features once")
+            extract = features.extractor(asm.features, self.rt.xla)
             self.cached_features = {
-                split: features.extract(asm.features, data_mod.batches(ds, bs), self.rt.xla)
+                split: features.extract(extract, asm.features, data_mod.batches(ds, bs))
                 for split, ds in data.splits.items() if split != "test"}
         train = features.dataset(*self.cached_features["train"], bs, shuffle_buffer=shuffle, seed=seed)
         val = self.cached_features.get("validation")
