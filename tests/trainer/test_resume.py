@@ -64,7 +64,8 @@ def test_a_run_killed_mid_stage_resumes_and_finishes_exactly_as_scheduled(tiny_m
 
     proc = start(job_file, out)
     try:
-        wait_for_line(lines_of(proc), "stage 2 tune epoch 3/12", timeout=180)
+        # checkpoints are written while the next epoch trains: once epoch 4 ends, epoch 3's is in storage
+        wait_for_line(lines_of(proc), "stage 2 tune epoch 4/12", timeout=180)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=60)

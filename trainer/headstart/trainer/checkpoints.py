@@ -4,12 +4,19 @@
 run killed at any moment leaves the previous consistent state. Weights and optimizer variables are
 plain numpy archives of ``model.get_weights()`` / ``optimizer.variables`` in their (deterministic)
 order, independent of Keras' saving formats.
+
+Writes go through one background thread, in the order they were asked for, so the next epoch trains
+while the last one's checkpoint (a snapshot taken when it was asked for) reaches storage; ``state.json``
+still lands after the files it names. Each save first waits for the previous one, so at most one
+checkpoint is in flight: when epoch N+1 ends, epoch N's is in storage. ``flush()`` waits (and raises the
+first failure); reads flush first.
 """
 
 from __future__ import annotations
 
 import io
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,9 +74,39 @@ class Checkpoints:
         self.root = storage.join(output_uri, "checkpoints")
         self.job = job
         self.spec_sha256 = spec_sha256
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: list[Future] = []
+
+    def _submit(self, fn: Any, *args: Any) -> None:
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headstart-checkpoints")
+        self._pending.append(self._writer.submit(fn, *args))
+
+    @staticmethod
+    def _wait(future: Future) -> None:
+        try:
+            future.result()
+        except OSError as exc:
+            raise OutputError(f"cannot write a checkpoint: {exc}") from exc
+
+    def flush(self, quiet: bool = False) -> None:
+        """Wait until every save asked for is in storage (``quiet``: while another error propagates)."""
+        pending, self._pending = self._pending, []
+        writer, self._writer = self._writer, None
+        try:
+            for future in pending:
+                try:
+                    self._wait(future)
+                except OutputError:
+                    if not quiet:
+                        raise
+        finally:
+            if writer is not None:
+                writer.shutdown(wait=True)  # nothing is left to run: its thread ends now
 
     def load(self) -> State | None:
         """The saved state of this very job and spec, or None (nothing to resume)."""
+        self.flush()
         uri = storage.join(self.root, "state.json")
         if not storage.exists(uri):
             return None
@@ -82,19 +119,25 @@ class Checkpoints:
         return state
 
     def clear(self) -> None:
+        self.flush()
         storage.remove(self.root)
 
     def _save_arrays(self, name: str, arrays: list[Any]) -> str:
+        """Queue ``arrays`` (numpy snapshots, not live variables) for writing as ``name``."""
         import numpy as np
 
-        buf = io.BytesIO()
-        np.savez(buf, *arrays)
-        storage.write_bytes_atomic(storage.join(self.root, name), buf.getvalue())
+        def write() -> None:
+            buf = io.BytesIO()
+            np.savez(buf, *arrays)
+            storage.write_bytes_atomic(storage.join(self.root, name), buf.getvalue())
+
+        self._submit(write)
         return name
 
     def _load_arrays(self, name: str) -> list[Any]:
         import numpy as np
 
+        self.flush()
         try:
             with np.load(io.BytesIO(storage.read_bytes(storage.join(self.root, name)))) as npz:
                 return [npz[f"arr_{i}"] for i in range(len(npz.files))]
@@ -104,6 +147,7 @@ class Checkpoints:
 
     def save_start(self, state: State, model: Any, index: int) -> None:
         """Before a feature-cache stage that has no full checkpoint to build on: the whole model, once."""
+        self.flush()
         state.weights = self._save_arrays(f"stage-{index:02d}-start.weights.npz", model.get_weights())
         self._write_state(state)
 
@@ -111,6 +155,7 @@ class Checkpoints:
                    head: Any | None = None) -> None:
         """After an epoch: the weights (only the head's when ``head`` is given: a feature-cache stage, whose
         base is unchanged since ``state.weights``), the optimizer's variables, then state.json."""
+        self.flush()
         cur = state.current
         assert cur is not None
         tag = f"stage-{cur.index:02d}-epoch-{cur.epochs_done:04d}"
@@ -127,6 +172,7 @@ class Checkpoints:
         self._drop(old - self._referenced(state))
 
     def save_stage_end(self, state: State, model: Any, result: StageResult) -> None:
+        self.flush()
         old = self._referenced(state)
         state.weights = self._save_arrays(f"stage-{result.index:02d}-end-{result.name}.weights.npz",
                                           model.get_weights())
@@ -136,7 +182,7 @@ class Checkpoints:
         self._drop(old - self._referenced(state))
 
     def _write_state(self, state: State) -> None:
-        storage.write_bytes_atomic(storage.join(self.root, "state.json"), state.to_json())
+        self._submit(storage.write_bytes_atomic, storage.join(self.root, "state.json"), state.to_json())
 
     @staticmethod
     def _referenced(state: State) -> set[str]:
@@ -148,7 +194,7 @@ class Checkpoints:
 
     def _drop(self, names: set[str]) -> None:
         for name in names:
-            storage.remove(storage.join(self.root, name))
+            self._submit(storage.remove, storage.join(self.root, name))
 
     def restore_weights(self, state: State, model: Any, head: Any) -> None:
         if state.weights is None:
@@ -178,6 +224,7 @@ class Checkpoints:
     def finish(self, state: State) -> None:
         """After the outputs are written: drop per-epoch files, keep the stage boundaries."""
         self._drop(self._referenced(state))
+        self.flush()
 
     def _check(self, arrays: list[Any], variables: list[Any], what: str) -> None:
         shapes = [tuple(a.shape) for a in arrays]

@@ -92,10 +92,15 @@ class _Run:
                 resume_at = (len(state.stages), state.current.epochs_done if state.current else 0)
             self.reporter.started(RunPlan(self.job.name, self.output, plans, data.class_names,
                                           dict(data.counts), len(data.skipped), resume_at))
-            for plan, stage in zip(plans, self.spec.stages):
-                if plan.index < len(state.stages):
-                    continue
-                self._stage(plan, stage, state, ckpt, asm, data)
+            try:
+                for plan, stage in zip(plans, self.spec.stages):
+                    if plan.index < len(state.stages):
+                        continue
+                    self._stage(plan, stage, state, ckpt, asm, data)
+            except BaseException:
+                ckpt.flush(quiet=True)  # an interrupted run still leaves its last checkpoint whole
+                raise
+            ckpt.flush()
             metrics = self._evaluate(asm.model, data)
             model_info = self._write(asm.model, base, data, state, metrics)
             ckpt.finish(state)
