@@ -26,9 +26,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The quickstart through the real CLI: data and base prepared (sklearn's bundled digits, no download),
+# three jobs run by `headstart run`, then transferred vs from-scratch test accuracy side by side.
 demo: install
 	$(VENV)/bin/headstart validate examples/quickstart/
-	$(PY) -m headstart.trainer.quickstart
+	$(PY) -m headstart.trainer.quickstart --prepare-only
+	$(VENV)/bin/headstart run examples/quickstart/digits-source.yaml
+	$(VENV)/bin/headstart run examples/quickstart/digits-transfer.yaml
+	$(VENV)/bin/headstart run examples/quickstart/digits-scratch.yaml
+	$(PY) -m headstart.trainer.quickstart --compare headstart-runs
 
 bench: install
 	$(PY) -m bench.trainer

@@ -104,3 +104,19 @@ def test_invalid_manifest_is_one_line_and_exit_1(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.startswith(f"error: {tmp_path / (qs.TRANSFER + '.yaml')}: ")
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_compare_reads_the_same_outcomes_from_the_runs(reduced):
+    workdir, summary, _ = reduced
+    again = qs.summary_from_runs(workdir / "runs", summary.sizes)
+    for name in qs.JOBS:
+        assert again.outcomes[name].test_accuracy == pytest.approx(summary.outcomes[name].test_accuracy, nan_ok=True)
+        assert again.outcomes[name].train_images == summary.outcomes[name].train_images
+    assert again.gain == pytest.approx(summary.gain)
+
+
+def test_compare_without_runs_is_one_line_and_exit_1(tmp_path):
+    proc = _module("--compare", str(tmp_path / "nothing"), cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: ") and "no complete run of digits-source" in proc.stderr
+    assert "Traceback" not in proc.stderr

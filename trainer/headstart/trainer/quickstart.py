@@ -330,6 +330,32 @@ def run_quickstart(workdir: Path, sizes: Sizes | None = None, manifests: Path | 
     return Summary(outcomes, prepared, time.monotonic() - started, sizes)
 
 
+def prepare(workdir: Path, sizes: Sizes | None = None, seed: int = 0) -> dict[str, int]:
+    """Only the data and the base, for running the three manifests with `headstart run` afterwards."""
+    counts = prepare_data(workdir, sizes or Sizes(), seed)
+    write_base(workdir / BASE_FILE, seed)
+    return counts
+
+
+def summary_from_runs(runs: Path, sizes: Sizes | None = None) -> Summary:
+    """The summary of three jobs already run (e.g. by `headstart run`), from their metrics.json."""
+    import json
+
+    outcomes = {}
+    for name in JOBS:
+        path = runs / name / "metrics.json"
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise QuickstartError(f"{path}: no complete run of {name} ({exc})") from exc
+        final, examples, nan = report.get("final", {}), report.get("examples", {}), float("nan")
+        outcomes[name] = Outcome(name, final.get("test_accuracy", nan), final.get("val_accuracy", nan),
+                                 sum(s.get("duration_seconds") or 0.0 for s in report.get("stages", [])),
+                                 int(examples.get("train") or 0), int(examples.get("test") or 0),
+                                 [s["name"] for s in report.get("stages", [])])
+    return Summary(outcomes, 0.0, sum(o.seconds for o in outcomes.values()), sizes or Sizes())
+
+
 def print_summary(summary: Summary, console: Any) -> None:
     from rich.table import Table
 
@@ -360,12 +386,26 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: examples/quickstart)")
     parser.add_argument("--min-gain", type=float, default=0.0,
                         help="exit 1 unless transfer beats scratch by this much (default 0)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--prepare-only", action="store_true",
+                      help="write the data and the base only, then run the manifests with `headstart run`")
+    mode.add_argument("--compare", metavar="RUNS", default=None,
+                      help="only print the summary of the three jobs' outputs under RUNS (e.g. headstart-runs)")
     args = parser.parse_args(argv)
     from rich.console import Console
 
     console = Console()
     try:
-        summary = run_quickstart(Path(args.workdir), manifests=find_manifests(args.manifests), console=console)
+        if args.prepare_only:
+            counts = prepare(Path(args.workdir))
+            console.print(f"data: {counts['source']} source and {counts['target']} target images, and the base "
+                          f"architecture, in {args.workdir}")
+            return 0
+        if args.compare:
+            summary = summary_from_runs(Path(args.compare))
+        else:
+            summary = run_quickstart(Path(args.workdir), manifests=find_manifests(args.manifests),
+                                     console=console)
     except QuickstartError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
