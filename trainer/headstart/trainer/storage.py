@@ -64,13 +64,18 @@ def _tmp_name(path: str) -> str:
     return f"{head}/.{tail}.tmp-{uuid.uuid4().hex[:12]}"
 
 
-def write_bytes_atomic(uri: str, data: bytes) -> None:
-    """Write a file under a temporary name, then rename it into place."""
+def _staged(uri: str) -> tuple[Any, str, str]:
+    """(filesystem, final path, temporary path beside it), the parent folder created."""
     fs, path = fs_path(uri)
     parent = path.rstrip("/").rpartition("/")[0]
     if parent:
         fs.makedirs(parent, exist_ok=True)
-    tmp = _tmp_name(path)
+    return fs, path, _tmp_name(path)
+
+
+def write_bytes_atomic(uri: str, data: bytes) -> None:
+    """Write a file under a temporary name, then rename it into place."""
+    fs, path, tmp = _staged(uri)
     with fs.open(tmp, "wb") as f:
         f.write(data)
     _replace(fs, tmp, path)
@@ -78,11 +83,7 @@ def write_bytes_atomic(uri: str, data: bytes) -> None:
 
 def put_atomic(local: str, uri: str) -> None:
     """Upload a local file or folder to ``uri`` under a temporary name, then rename it into place."""
-    fs, path = fs_path(uri)
-    parent = path.rstrip("/").rpartition("/")[0]
-    if parent:
-        fs.makedirs(parent, exist_ok=True)
-    tmp = _tmp_name(path)
+    fs, path, tmp = _staged(uri)
     if os.path.isdir(local):
         fs.put(local.rstrip("/") + "/", tmp, recursive=True)
     else:
