@@ -5,17 +5,19 @@ run killed at any moment leaves the previous consistent state. Weights and optim
 plain numpy archives of ``model.get_weights()`` / ``optimizer.variables`` in their (deterministic)
 order, independent of Keras' saving formats.
 
-Writes go through one background thread, in the order they were asked for, so the next epoch trains
-while the last one's checkpoint (a snapshot taken when it was asked for) reaches storage; ``state.json``
-still lands after the files it names. Each save first waits for the previous one, so at most one
-checkpoint is in flight: when epoch N+1 ends, epoch N's is in storage. ``flush()`` waits (and raises the
-first failure); reads flush first.
+Each save is one task of a background thread, so the next epoch trains while the last one's checkpoint
+(numpy snapshots taken when it was asked for) reaches storage. Inside the task the files come first,
+then ``state.json``, then the removal of what it no longer names; a failing write stops the task there, so
+``state.json`` never names a file that was not written and the previous checkpoint is not removed. Each
+save first waits for the previous one, so at most one is in flight: when epoch N+1 ends, epoch N's is in
+storage. ``flush()`` waits (and raises a failure as OutputError); reads flush first.
 """
 
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,34 +77,40 @@ class Checkpoints:
         self.job = job
         self.spec_sha256 = spec_sha256
         self._writer: ThreadPoolExecutor | None = None
-        self._pending: list[Future] = []
+        self._inflight: Future | None = None
+        self._steps: list[Callable[[], None]] = []
 
-    def _submit(self, fn: Any, *args: Any) -> None:
+    def _commit(self) -> None:
+        """Run the steps gathered by this save, in order, as one background task."""
+        steps, self._steps = self._steps, []
+
+        def run() -> None:
+            for step in steps:
+                step()  # an exception ends the task: nothing after a failed write happens
+
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headstart-checkpoints")
-        self._pending.append(self._writer.submit(fn, *args))
-
-    @staticmethod
-    def _wait(future: Future) -> None:
-        try:
-            future.result()
-        except OSError as exc:
-            raise OutputError(f"cannot write a checkpoint: {exc}") from exc
+        self._inflight = self._writer.submit(run)
 
     def flush(self, quiet: bool = False) -> None:
-        """Wait until every save asked for is in storage (``quiet``: while another error propagates)."""
-        pending, self._pending = self._pending, []
-        writer, self._writer = self._writer, None
+        """Wait until the save in flight is in storage (``quiet``: while another error propagates)."""
+        future, self._inflight = self._inflight, None
+        if future is None:
+            return
         try:
-            for future in pending:
-                try:
-                    self._wait(future)
-                except OutputError:
-                    if not quiet:
-                        raise
+            future.result()
+        except Exception as exc:
+            if not quiet:
+                raise OutputError(f"cannot write a checkpoint under {self.root}: {exc}") from exc
+
+    def close(self, quiet: bool = False) -> None:
+        """Flush, then end the writer thread."""
+        try:
+            self.flush(quiet)
         finally:
+            writer, self._writer = self._writer, None
             if writer is not None:
-                writer.shutdown(wait=True)  # nothing is left to run: its thread ends now
+                writer.shutdown(wait=True)
 
     def load(self) -> State | None:
         """The saved state of this very job and spec, or None (nothing to resume)."""
@@ -131,7 +139,7 @@ class Checkpoints:
             np.savez(buf, *arrays)
             storage.write_bytes_atomic(storage.join(self.root, name), buf.getvalue())
 
-        self._submit(write)
+        self._steps.append(write)
         return name
 
     def _load_arrays(self, name: str) -> list[Any]:
@@ -150,6 +158,7 @@ class Checkpoints:
         self.flush()
         state.weights = self._save_arrays(f"stage-{index:02d}-start.weights.npz", model.get_weights())
         self._write_state(state)
+        self._commit()
 
     def save_epoch(self, state: State, model: Any, optimizer: Any, improved_weights: list | None,
                    head: Any | None = None) -> None:
@@ -170,6 +179,7 @@ class Checkpoints:
             cur.best_weights = self._save_arrays(f"{tag}.best.npz", improved_weights)
         self._write_state(state)
         self._drop(old - self._referenced(state))
+        self._commit()
 
     def save_stage_end(self, state: State, model: Any, result: StageResult) -> None:
         self.flush()
@@ -180,9 +190,11 @@ class Checkpoints:
         state.current = None
         self._write_state(state)
         self._drop(old - self._referenced(state))
+        self._commit()
 
     def _write_state(self, state: State) -> None:
-        self._submit(storage.write_bytes_atomic, storage.join(self.root, "state.json"), state.to_json())
+        uri, raw = storage.join(self.root, "state.json"), state.to_json()  # the state as it is now
+        self._steps.append(lambda: storage.write_bytes_atomic(uri, raw))
 
     @staticmethod
     def _referenced(state: State) -> set[str]:
@@ -193,8 +205,8 @@ class Checkpoints:
         return {n for n in names if n and n.split("-")[2].split(".")[0] in ("epoch", "start")}
 
     def _drop(self, names: set[str]) -> None:
-        for name in names:
-            self._submit(storage.remove, storage.join(self.root, name))
+        for uri in [storage.join(self.root, name) for name in names]:
+            self._steps.append(lambda uri=uri: storage.remove(uri))
 
     def restore_weights(self, state: State, model: Any, head: Any) -> None:
         if state.weights is None:
@@ -223,8 +235,10 @@ class Checkpoints:
 
     def finish(self, state: State) -> None:
         """After the outputs are written: drop per-epoch files, keep the stage boundaries."""
-        self._drop(self._referenced(state))
         self.flush()
+        self._drop(self._referenced(state))
+        self._commit()
+        self.close()
 
     def _check(self, arrays: list[Any], variables: list[Any], what: str) -> None:
         shapes = [tuple(a.shape) for a in arrays]

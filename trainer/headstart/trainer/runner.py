@@ -98,7 +98,7 @@ class _Run:
                         continue
                     self._stage(plan, stage, state, ckpt, asm, data)
             except BaseException:
-                ckpt.flush(quiet=True)  # an interrupted run still leaves its last checkpoint whole
+                ckpt.close(quiet=True)  # an interrupted run still leaves its last checkpoint whole
                 raise
             ckpt.flush()
             metrics = self._evaluate(asm.model, data)

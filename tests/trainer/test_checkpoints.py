@@ -1,0 +1,80 @@
+"""Checkpoint writes in the background: a failed write never leaves a state.json naming a missing file."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from headstart.trainer import checkpoints as ck
+from headstart.trainer import storage
+from headstart.trainer.errors import OutputError
+
+
+class _Model:
+    def __init__(self, value: float):
+        self.value = value
+
+    def get_weights(self):
+        return [np.full((4, 4), self.value, "float32"), np.full((4,), self.value, "float32")]
+
+
+class _Var:
+    def __init__(self, value: float):
+        self.value = value
+
+    def numpy(self):
+        return np.full((3,), self.value, "float32")
+
+
+class _Optimizer:
+    def __init__(self, value: float):
+        self.variables = [_Var(value)]
+
+
+def _epoch(cp: ck.Checkpoints, state: ck.State, epoch: int) -> None:
+    state.current.epochs_done = epoch
+    cp.save_epoch(state, _Model(epoch), _Optimizer(epoch), None)
+
+
+def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    cp = ck.Checkpoints(str(tmp_path), "job", "digest")
+    state = ck.State(job="job", spec_sha256="digest", current=ck.StageState(index=0))
+    _epoch(cp, state, 1)
+    cp.flush()
+    good = json.loads((tmp_path / "checkpoints" / "state.json").read_text())
+    assert good["weights"] == "stage-00-epoch-0001.weights.npz"
+
+    real = storage.write_bytes_atomic
+
+    def failing(uri: str, data: bytes) -> None:
+        if uri.endswith("epoch-0002.weights.npz"):
+            raise OSError(28, "No space left on device")
+        real(uri, data)
+
+    monkeypatch.setattr(storage, "write_bytes_atomic", failing)
+    _epoch(cp, state, 2)
+    with pytest.raises(OutputError, match="No space left on device"):
+        cp.flush()
+    on_disk = json.loads((tmp_path / "checkpoints" / "state.json").read_text())
+    assert on_disk == good  # state.json was not advanced past the failed write...
+    for name in (good["weights"], good["current"]["optimizer"]):
+        assert (tmp_path / "checkpoints" / name).exists()  # ...and epoch 1's files were not removed
+    monkeypatch.setattr(storage, "write_bytes_atomic", real)
+    resumed = ck.Checkpoints(str(tmp_path), "job", "digest").load()
+    assert resumed is not None and resumed.current.epochs_done == 1
+    cp.close()
+
+
+def test_snapshots_are_taken_when_the_save_is_asked_for(tmp_path):
+    cp = ck.Checkpoints(str(tmp_path), "job", "digest")
+    state = ck.State(job="job", spec_sha256="digest", current=ck.StageState(index=0))
+    model = _Model(1.0)
+    state.current.epochs_done = 1
+    cp.save_epoch(state, model, _Optimizer(1.0), None)
+    model.value = 99.0  # training goes on while the checkpoint is written
+    cp.close()
+    with np.load(tmp_path / "checkpoints" / "stage-00-epoch-0001.weights.npz") as npz:
+        assert float(npz["arr_0"][0, 0]) == 1.0
+    assert json.loads((tmp_path / "checkpoints" / "state.json").read_text())["current"]["epochs_done"] == 1
