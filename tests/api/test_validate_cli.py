@@ -93,3 +93,12 @@ def test_validate_writes_nothing(cli, tmp_path):
     proc = cli("validate", str(target), cwd=tmp_path)
     assert proc.returncode == 1
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
+
+
+def test_json_output_for_a_file_that_cannot_be_read(cli):
+    proc = cli("validate", "-o", "json", "no/such/file.yaml", "tests/fixtures/invalid/malformed-yaml.yaml")
+    assert proc.returncode == 1
+    records = json.loads(proc.stdout)
+    assert records[0] == {"file": "no/such/file.yaml", "valid": False,
+                          "problems": [{"path": "", "severity": "error", "message": "no such file"}]}
+    assert records[1]["problems"][0]["message"].startswith("line 5, column 2: malformed YAML: ")

@@ -37,11 +37,15 @@ def validate(
     records: list[dict] = []
     for path in paths:
         docs, file_errors = _check_file(path)
-        for line in file_errors:
+        if file_errors:  # the file as a whole: unreadable, malformed YAML, no document
             failed += 1
-            records.append({"file": path, "valid": False, "problems": [line]})
+            source = "<stdin>" if path == "-" else path
+            records.append({"file": path, "valid": False, "problems": [
+                {"path": "", "severity": "error", "message": line.removeprefix(f"{source}: ")}
+                for line in file_errors]})
             if output == "text":
-                typer.echo(line)
+                for line in file_errors:
+                    typer.echo(line)
         for doc in docs:
             documents += 1
             bad = not doc.ok or (strict and doc.problems)
