@@ -160,6 +160,26 @@ def test_from_job_starts_from_that_jobs_model(folder_job, tmp_path):
     with pytest.raises(BaseModelError, match="no complete model at"):
         run_job(orphan, str(tmp_path / "o"), resolve_from_job=lambda name: str(tmp_path / name))
 
+    # the same child again: complete, nothing to do; after the parent is trained anew: trained anew
+    again = run_job(child, resolve_from_job=lambda name: str(tmp_path / name))
+    assert again.already_complete
+    run_job(folder_job(name="parent", stages=tune, seed=7,
+                       output={"uri": str(parent_out), "formats": ["keras"], "overwrite": True}))
+    after = run_job(child, resolve_from_job=lambda name: str(tmp_path / name))
+    assert not after.already_complete and not after.resumed
+    retrained = keras.saving.load_model(parent_out / "model.keras")
+    model = keras.saving.load_model(tmp_path / "child" / "model.keras")
+    for a, b in zip(retrained.get_layer("base").get_weights(), model.get_layer("base").get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+    savedmodel_only = folder_job(name="sm-parent", stages=tune,
+                                 output={"uri": str(tmp_path / "sm-parent"), "formats": ["savedmodel"]})
+    run_job(savedmodel_only)
+    needs_keras = folder_job(name="sm-child", base={"fromJob": "sm-parent"}, stages=FROZEN,
+                             output={"uri": str(tmp_path / "sm-child"), "formats": ["keras"]})
+    with pytest.raises(BaseModelError, match="needs 'keras' in that job's output.formats"):
+        run_job(needs_keras, resolve_from_job=lambda name: str(tmp_path / name))
+
 
 def test_a_users_savedmodel_is_a_base(folder_job, tiny_model_uri, tmp_path):
     import keras

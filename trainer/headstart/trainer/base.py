@@ -214,6 +214,9 @@ def _from_job(spec: BaseModelSpec, uri: str, workdir: str) -> Base:
     if not storage.exists(storage.join(uri, "manifest.json")):
         raise BaseModelError(f"baseModel.fromJob {spec.from_job!r}: no complete model at {uri} "
                              "(run that job first)")
+    if not storage.exists(storage.join(uri, "model.keras")):
+        raise BaseModelError(f"baseModel.fromJob {spec.from_job!r}: {uri} has no model.keras; continuing "
+                             "from a job needs 'keras' in that job's output.formats")
     model = _load_user_model(storage.join(uri, "model.keras"), workdir)
     try:
         previous = model.get_layer(BASE_NAME)

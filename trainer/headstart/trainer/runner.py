@@ -23,9 +23,13 @@ from .reporting import Guarded, ModelInfo, Progress, Reporter, RunPlan, StagePla
 TRAINING_FIELDS = {"base_model", "head", "dataset", "augmentation", "stages", "seed"}
 
 
-def spec_sha256(job: FineTuneJob) -> str:
-    """Digest of what decides the training (not where it runs nor where it writes)."""
-    spec = job.spec.model_dump(mode="json", include=TRAINING_FIELDS)
+def spec_sha256(job: FineTuneJob, upstream_sha256: str | None = None) -> str:
+    """Digest of what decides the training (not where it runs nor where it writes). For a fromJob base,
+    ``upstream_sha256`` (that job's manifest digest) stands for the model the name points to, so a
+    re-trained upstream model is not taken for the one this job's output or checkpoints were built on."""
+    spec: dict = job.spec.model_dump(mode="json", include=TRAINING_FIELDS)
+    if upstream_sha256 is not None:
+        spec["from_job_manifest_sha256"] = upstream_sha256
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
@@ -51,7 +55,11 @@ class _Run:
                  resolve_from_job: Callable[[str], str] | None):
         self.job, self.spec, self.output, self.reporter = job, job.spec, output, reporter
         self.resolve_from_job = resolve_from_job
-        self.digest = spec_sha256(job)
+        upstream = None
+        if job.spec.base_model.from_job and resolve_from_job is not None:
+            found = outputs.existing(resolve_from_job(job.spec.base_model.from_job))
+            upstream = found.sha256 if found is not None else None  # missing: build_base says so
+        self.digest = spec_sha256(job, upstream)
         self.cached_features: dict[str, tuple[Any, Any]] | None = None
         self.warned_tensorboard = False
 
