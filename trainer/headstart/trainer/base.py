@@ -16,7 +16,7 @@ from typing import Any
 from headstart.api import BaseModelSpec
 
 from . import storage
-from .errors import BaseModelError, WeightsDownloadError, looks_like_network_failure
+from .errors import BaseModelError, WeightsDownloadError, first_line, looks_like_network_failure
 
 BASE_NAME = "base"
 PREPROCESSING_NAME = "preprocessing"
@@ -78,10 +78,10 @@ def _application(spec: BaseModelSpec, workdir: str) -> Base:
     except Exception as exc:  # keras raises plain Exception for a failed download
         if weights == "imagenet" and looks_like_network_failure(exc):
             raise WeightsDownloadError(
-                f"cannot download the ImageNet weights of {name}: no network ({_first_line(exc)}). "
+                f"cannot download the ImageNet weights of {name}: no network ({first_line(exc)}). "
                 "Give a local copy: put the weights file in $KERAS_HOME/models/ (default ~/.keras/models/) "
                 "or set baseModel.weights to the URI of a weights file") from exc
-        raise BaseModelError(f"cannot build {name} with weights {spec.weights!r}: {_first_line(exc)}") from exc
+        raise BaseModelError(f"cannot build {name} with weights {spec.weights!r}: {first_line(exc)}") from exc
     preprocessing = application_preprocessing(ctor)
     base = _cut(model, spec.cut_at)
     return Base(base, preprocessing, size, {"source": f"keras.applications.{name}", "weights": spec.weights})
@@ -98,7 +98,7 @@ def _fetch_weights(uri: str, workdir: str) -> str:
     except FileNotFoundError as exc:
         raise BaseModelError(f"baseModel.weights: no file at {uri}") from exc
     except Exception as exc:
-        raise BaseModelError(f"baseModel.weights: cannot read {uri}: {_first_line(exc)}") from exc
+        raise BaseModelError(f"baseModel.weights: cannot read {uri}: {first_line(exc)}") from exc
     return local
 
 
@@ -149,7 +149,7 @@ def _load_user_model(uri: str, workdir: str) -> Any:
     try:
         return keras.saving.load_model(local, compile=False)
     except Exception as exc:
-        raise BaseModelError(f"baseModel.uri {uri}: cannot load the model: {_first_line(exc)}") from exc
+        raise BaseModelError(f"baseModel.uri {uri}: cannot load the model: {first_line(exc)}") from exc
 
 
 def _saved_model(local: str, uri: str) -> Any:
@@ -163,7 +163,7 @@ def _saved_model(local: str, uri: str) -> Any:
         (spec,) = signature.structured_input_signature[1].values()
         layer = keras.layers.TFSMLayer(local, call_endpoint="serving_default", trainable=False)
     except Exception as exc:
-        raise BaseModelError(f"baseModel.uri {uri}: cannot load the SavedModel: {_first_line(exc)}") from exc
+        raise BaseModelError(f"baseModel.uri {uri}: cannot load the SavedModel: {first_line(exc)}") from exc
     inputs = keras.Input(shape=tuple(spec.shape[1:]), dtype=spec.dtype.name)
     out = layer(inputs)
     if isinstance(out, dict):
@@ -190,7 +190,7 @@ def _cut(model: Any, cut_at: str | None) -> Any:
     try:
         return keras.Model(model.inputs, output, name=BASE_NAME)
     except Exception as exc:
-        raise BaseModelError(f"cannot cut the base at {cut_at!r}: {_first_line(exc)}") from exc
+        raise BaseModelError(f"cannot cut the base at {cut_at!r}: {first_line(exc)}") from exc
 
 
 def _image_size(base: Any, spec: BaseModelSpec) -> tuple[int, int]:
@@ -235,8 +235,3 @@ def _from_job(spec: BaseModelSpec, uri: str, workdir: str) -> Base:
         raise BaseModelError(f"baseModel.imageSize {spec.image_size} differs from job "
                              f"{spec.from_job!r}'s input {list(size)}")
     return Base(base, preprocessing, size, {"source": f"job {spec.from_job} ({uri})", "weights": "fine-tuned"})
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -15,7 +15,7 @@ from typing import Any
 from headstart.api import AugmentationSpec, DatasetSpec
 
 from . import storage
-from .errors import DatasetDownloadError, DatasetError, looks_like_network_failure
+from .errors import DatasetDownloadError, DatasetError, first_line, looks_like_network_failure
 
 SPLITS = ("train", "validation", "test")
 
@@ -63,7 +63,7 @@ def _tfds(spec: DatasetSpec, size: tuple[int, int], seed: int) -> Data:
     except tfds.core.registered.DatasetNotFoundError as exc:
         raise DatasetError(f"dataset.tfds.name: TFDS has no dataset {src.name!r}") from exc
     except Exception as exc:
-        raise DatasetError(f"dataset.tfds {src.name!r}: {_first_line(exc)}") from exc
+        raise DatasetError(f"dataset.tfds {src.name!r}: {first_line(exc)}") from exc
     where = data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
     if not builder.is_prepared():
         if not src.download:
@@ -75,10 +75,10 @@ def _tfds(spec: DatasetSpec, size: tuple[int, int], seed: int) -> Data:
         except Exception as exc:
             if looks_like_network_failure(exc):
                 raise DatasetDownloadError(
-                    f"cannot download TFDS dataset {src.name!r}: no network ({_first_line(exc)}). Give a "
+                    f"cannot download TFDS dataset {src.name!r}: no network ({first_line(exc)}). Give a "
                     f"local copy: prepare it once (tfds build {src.name}) into a folder and set "
                     "dataset.tfds.dataDir to it (or TFDS_DATA_DIR)") from exc
-            raise DatasetError(f"cannot prepare TFDS dataset {src.name!r}: {_first_line(exc)}") from exc
+            raise DatasetError(f"cannot prepare TFDS dataset {src.name!r}: {first_line(exc)}") from exc
     keys = builder.info.supervised_keys
     if not keys or len(keys) != 2 or not isinstance(keys[0], str):
         raise DatasetError(f"TFDS dataset {src.name!r} has no (image, label) supervised keys")
@@ -105,7 +105,7 @@ def _tfds(spec: DatasetSpec, size: tuple[int, int], seed: int) -> Data:
         except (ValueError, KeyError, AssertionError) as exc:
             known = ", ".join(builder.info.splits.keys())
             raise DatasetError(f"dataset.splits.{name}: bad TFDS split {split!r} for {src.name} "
-                               f"(splits: {known}): {_first_line(exc)}") from exc
+                               f"(splits: {known}): {first_line(exc)}") from exc
         counts[name] = _split_count(builder, split, ds)
         if counts[name] == 0:
             raise DatasetError(f"dataset.splits.{name}: split {split!r} of {src.name} is empty")
@@ -254,8 +254,3 @@ def batches(ds: Any, batch_size: int, *, shuffle_buffer: int = 0, seed: int = 0,
     if augment is not None:
         ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

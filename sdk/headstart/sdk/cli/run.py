@@ -21,10 +21,10 @@ def run(
 ) -> None:
     """Run a job here: rich progress per stage and epoch, then a summary. Exit 0 on success; on failure one
     line saying why and a non-zero exit. baseModel.fromJob resolves to ./headstart-runs/<that job>/."""
-    import importlib.util
+    from headstart.trainer.cli import INSTALL_HINT, tensorflow_missing
 
-    if importlib.util.find_spec("tensorflow") is None:
-        typer.echo("headstart run: the trainer needs TensorFlow: pip install 'headstart[trainer]'", err=True)
+    if tensorflow_missing():
+        typer.echo(f"headstart run: {INSTALL_HINT}", err=True)
         raise typer.Exit(3)
     from headstart.api import ManifestError, load_job_file
 
