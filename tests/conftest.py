@@ -1,4 +1,8 @@
-"""Shared test helpers. Cluster fixtures live in tests/cluster/conftest.py, trainer ones in tests/trainer/."""
+"""Shared test helpers, and the one registration of the control-plane fixtures (controlplane/fixtures.py).
+
+tests/cluster holds Headstart's own tests against the real control plane; tests/controlplane_selftest
+holds the control plane's self-tests (it is upstream Kubernetes: GC, RBAC, Jobs, faults of the launcher).
+Both share one control plane per session. Trainer helpers live in tests/trainer/."""
 
 from __future__ import annotations
 
@@ -10,6 +14,21 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))  # makes `controlplane` importable
+
+from controlplane.fixtures import (  # noqa: E402,F401 - pytest finds fixtures and hooks by name
+    api_client,
+    bin_dir,
+    control_plane,
+    control_plane_bins,
+    kubeconfig,
+    kubectl,
+    kubelet,
+    namespace,
+    new_namespace,
+    pytest_collection_finish,
+    pytest_collection_modifyitems,
+)
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
 """pytest fixtures for tests that need the real Kubernetes control plane.
 
 Register them from exactly one conftest.py (each registration is a separate
-session fixture, so two would start two clusters).  tests/cluster/conftest.py
-imports them by name; to share them with other test directories, move that
-import into tests/conftest.py instead.
+session fixture, so two would start two clusters): tests/conftest.py imports
+them by name, for tests/cluster (Headstart's tests) and
+tests/controlplane_selftest (the control plane's own).
 
 control_plane_bins (session) {name: path}, found or built during collection
 control_plane  (session)  etcd + kube-apiserver + kube-controller-manager +
