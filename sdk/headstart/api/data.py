@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -10,6 +11,41 @@ from ._base import ApiModel, cel
 from .uris import check_uri_field
 
 SplitValue = str | float
+
+# TFDS's split grammar (tfds.core.ReadInstruction.from_spec): parts joined by '+', each a split name with
+# an optional selector: [from:to] in examples or percent (either side may be empty), or [N shard].
+_SPLIT_PART = re.compile(r"^(?P<name>[\w-]+)(\[(?P<selector>[^\]]*)\])?$")
+_SPLIT_BOUND = re.compile(r"^(?P<value>-?[0-9_.]+)?(?P<unit>%|shard)?$")
+
+
+def tfds_split_problem(text: str) -> str | None:
+    """Why ``text`` is not a TFDS split string, or None when it is one."""
+    for part in re.split(r"\s*\+\s*", text.strip()):
+        match = _SPLIT_PART.match(part)
+        if match is None:
+            return f"{part!r} is not a split such as 'train', 'train[:80%]' or 'train[10:20]+test'"
+        selector = match.group("selector")
+        if selector is None:
+            continue
+        if match.group("name") == "all":
+            return "'all' takes no slice"
+        bounds = [_SPLIT_BOUND.match(b) for b in selector.split(":")]
+        if len(bounds) > 2 or not all(bounds) or not any(b.group("value") for b in bounds if b):
+            return f"{part!r}: a slice is [from:to] with numbers or percentages, e.g. [:80%] or [100:]"
+        units = {b.group("unit") or "abs" for b in bounds if b and b.group("value")}
+        if len(bounds) == 1 and units != {"shard"}:
+            return f"{part!r}: a single index selects a shard ([3shard]); use a slice such as [:10] or [:10%]"
+        for bound in bounds:
+            value = bound.group("value") if bound else None
+            if not value:
+                continue
+            try:
+                number = float(value) if "%" in units else int(value)
+            except ValueError:
+                return f"{part!r}: {value!r} is not a whole number (only percentages take decimals)"
+            if "%" in units and not -100 <= number <= 100:
+                return f"{part!r}: a percentage must lie between -100 and 100"
+    return None
 
 
 class TfdsSource(ApiModel):
@@ -96,6 +132,9 @@ class DatasetSpec(ApiModel):
                     raise ValueError(f"splits.{name}: a TFDS split is a string such as 'train[:80%]'")
                 if isinstance(value, str) and not value.strip():
                     raise ValueError(f"splits.{name}: must not be empty")
+                problem = tfds_split_problem(value) if isinstance(value, str) else None
+                if problem is not None:
+                    raise ValueError(f"splits.{name}: {problem}")
         else:
             if self.splits.train is not None:
                 raise ValueError("splits.train: an image folder trains on what validation and test leave")

@@ -98,6 +98,18 @@ class FineTuneJobSpec(ApiModel):
             seen.add(stage.name)
         return self
 
+    @model_validator(mode="after")
+    def _early_stopping_has_its_metric(self) -> FineTuneJobSpec:
+        if self.dataset.splits.validation is not None:
+            return self
+        for index, stage in enumerate(self.stages):
+            stopping = stage.early_stopping
+            if stopping is not None and stopping.monitor.startswith("val_"):
+                raise ValueError(
+                    f"stages[{index}].earlyStopping.monitor: {stopping.monitor} needs a validation split "
+                    "(set dataset.splits.validation, or monitor loss or accuracy)")
+        return self
+
 
 class FineTuneJob(ApiModel):
     """A fine-tuning job: a pretrained base, a new head, a dataset and a schedule of stages."""
