@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from ._base import ApiModel, cel
-from .uris import check_uri_field
+from .uris import check_uri_field, uri_cel
 
 SplitValue = str | float
 
@@ -51,10 +51,12 @@ def tfds_split_problem(text: str) -> str | None:
 class TfdsSource(ApiModel):
     """A TensorFlow Datasets dataset."""
 
+    model_config = cel(*uri_cel("dataDir"))
+
     name: str = Field(min_length=1, max_length=256, pattern=r"^[a-z0-9_]+(/[\w.-]+)?(:[\d.*]+)?$")
     """The TFDS name, e.g. tf_flowers (optionally with config and version, e.g. 'cifar10:3.0.2')."""
 
-    data_dir: str | None = Field(default=None, max_length=2048)
+    data_dir: str | None = Field(default=None, min_length=1, max_length=2048)
     """Where TFDS keeps prepared data, e.g. pvc://datasets/tfds; a shared copy avoids downloads per job."""
 
     download: bool = True
@@ -70,7 +72,9 @@ class TfdsSource(ApiModel):
 class ImageFolderSource(ApiModel):
     """A folder with one subfolder of images per class; the subfolder names are the class names."""
 
-    uri: str = Field(max_length=2048)
+    model_config = cel(*uri_cel("uri"))
+
+    uri: str = Field(min_length=1, max_length=2048)
     """Local path or URI of the folder (file://, s3://, gs://, pvc://...)."""
 
     @model_validator(mode="after")

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from ._base import ApiModel, cel
 from .applications import APPLICATIONS, MIN_SIDE, default_image_size, min_image_side, min_side_cel, suggest
 from .keras_names import ACTIVATIONS, EXCLUDED_ACTIVATIONS
-from .uris import check_uri_field
+from .uris import check_uri_field, uri_cel
 
 MAX_SIDE = 2048
 
@@ -29,16 +29,18 @@ class BaseModelSpec(ApiModel):
          + min_side_cel("self.application", "self.imageSize"),
          "imageSize: smaller than the application accepts (Xception 71, InceptionV3 and InceptionResNetV2 75, "
          "the others 32 pixels)"),
+        *uri_cel("uri"),
+        *uri_cel("weights", unless=("imagenet", "none")),
     )
 
     application: str | None = Field(default=None, max_length=64, json_schema_extra={"enum": list(APPLICATIONS)})
     """A keras.applications model by name, e.g. Xception, ResNet50, MobileNetV2, EfficientNetB0."""
 
-    weights: str = Field(default="imagenet", max_length=2048)
+    weights: str = Field(default="imagenet", min_length=1, max_length=2048)
     """Weights of the application: 'imagenet', 'none' (random initialisation) or the URI of a weights file.
     Default: imagenet."""
 
-    uri: str | None = Field(default=None, max_length=2048)
+    uri: str | None = Field(default=None, min_length=1, max_length=2048)
     """A user's own model instead of an application: a .keras file or a SavedModel directory, by URI."""
 
     from_job: str | None = Field(default=None, max_length=253, pattern=NAME_PATTERN)

@@ -78,7 +78,8 @@ class OptimizerSpec(ApiModel):
     @model_validator(mode="after")
     def _momentum(self) -> OptimizerSpec:
         if self.momentum and self.type not in WITH_MOMENTUM:
-            raise ValueError(f"momentum: {self.type} takes no momentum (only {' and '.join(WITH_MOMENTUM)} do)")
+            raise ValueError(f"momentum: optimizer type {self.type} takes no momentum "
+                             f"(only {' and '.join(WITH_MOMENTUM)} do)")
         return self
 
 
