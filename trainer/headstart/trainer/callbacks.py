@@ -64,6 +64,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         metrics = {name: float(value) for name, value in (logs or {}).items()}
+        # the rate the optimizer trained with (Keras logs it only under a LearningRateScheduler)
+        metrics.setdefault("learning_rate", float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
         stage = self.stage_state
         for name, value in metrics.items():
             stage.history.setdefault(name, []).append(value)
