@@ -254,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: examples/quickstart)")
     parser.add_argument("--min-gain", type=float, default=0.0,
                         help="exit 1 unless transfer beats scratch by this much (default 0)")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="show TensorFlow's native start-up lines (hidden by default, as in headstart run)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--prepare-only", action="store_true",
                       help="write the data and the base only, then run the manifests with `headstart run`")
@@ -264,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
 
     console = Console()
     try:
+        if not args.compare:
+            from headstart.trainer.startup import start_tensorflow
+
+            start_tensorflow(quiet=not args.verbose)
         if args.prepare_only:
             counts = prepare(Path(args.workdir))
             console.print(f"data: {counts['source']} source and {counts['target']} target images, and the base "
