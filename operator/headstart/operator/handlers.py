@@ -113,13 +113,11 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
     async def ftj_event(type: str | None, body: Any, namespace: str, name: str, **kwargs: Any) -> None:
         if type == "DELETED":
             reconciler.forget(namespace, name)
-            return
-        if ((body.get("status") or {}).get("phase")) in ("Succeeded", "Failed"):
-            try:
-                await reconciler.upstream_finished(_minimal(body), _indexes(kwargs))
-            except (ApiError, TimeoutError, OSError) as exc:  # the waiting job's own resume retries it
-                reconciler.metrics.error(type(exc).__name__)
-                log.warning("could not start the jobs waiting for %s/%s: %s", namespace, name, exc)
+        try:
+            await reconciler.upstream_changed(_minimal(body), _indexes(kwargs))
+        except (ApiError, TimeoutError, OSError) as exc:  # the upstream's next event, or a restart, retries
+            reconciler.metrics.error(type(exc).__name__)
+            log.warning("could not reconcile the jobs waiting for %s/%s: %s", namespace, name, exc)
 
     # -- children ------------------------------------------------------------------------------------------------
 

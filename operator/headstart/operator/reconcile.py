@@ -102,8 +102,9 @@ class Reconciler:
                 return  # nothing created yet: ensure() reports
             await self._report(body, job_obj, indexes)
 
-    async def upstream_finished(self, body: dict[str, Any], indexes: dict[str, Any]) -> None:
-        """An upstream job reached Succeeded or Failed: reconcile the jobs that wait for it."""
+    async def upstream_changed(self, body: dict[str, Any], indexes: dict[str, Any]) -> None:
+        """A job that others start from changed (appeared, progressed, finished, went): reconcile the jobs
+        waiting for it (they start when it succeeds; their message says what it is doing meanwhile)."""
         meta = body["metadata"]
         waiting = indexes.get("ftj_downstream")
         if waiting is None or (meta["namespace"], meta["name"]) not in waiting:
