@@ -18,10 +18,12 @@ def restricted(api_client, namespace: str) -> None:
         "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}}})
 
 
-def test_create_gives_an_owned_job_with_the_expected_pod(jobs, api_client, kubelet, namespace):
+def test_create_gives_an_owned_job_with_the_expected_pod(jobs, api_client, namespace):
     restricted(api_client, namespace)
     created = jobs.create(job_manifest("flowers", resources={"gpus": 2, "cpu": "2", "memory": "4Gi"},
-                                       scheduling={"nodeSelector": {"nvidia.com/gpu.present": "true"}}))
+                                       scheduling={"nodeSelector": {"nvidia.com/gpu.present": "true"}},
+                                       dataset={"imageFolder": {"uri": "pvc://data/photos"}},
+                                       output={"uri": "pvc://models/flowers"}))
     uid = created["metadata"]["uid"]
     job = jobs.training_job("flowers")
     assert [(o.kind, o.name, o.uid, o.controller) for o in job.metadata.owner_references] == \
@@ -46,10 +48,11 @@ def test_create_gives_an_owned_job_with_the_expected_pod(jobs, api_client, kubel
                   rbac.read_namespaced_role("flowers-trainer", namespace),
                   rbac.read_namespaced_role_binding("flowers-trainer", namespace)):
         assert [o.uid for o in child.metadata.owner_references] == [uid]
-    # the pod passed Pod Security "restricted" and was scheduled onto a GPU node
-    pod = jobs.live_pod("flowers")
-    kubelet.wait_scheduled(namespace, pod.metadata.name)
-    status = jobs.wait_phase("flowers", "Pending", "ContainerCreating")
+    # The pod passed Pod Security "restricted" (else the Job controller could not create it); it waits for its
+    # claims, which do not exist here, and the status says so.
+    jobs.live_pod("flowers")
+    status = jobs.wait_phase("flowers", "Pending", "MissingVolume")
+    assert 'persistentvolumeclaim "' in status["message"]
     assert status["trainingJob"] == "flowers" and status["observedGeneration"] == created["metadata"]["generation"]
     assert jobs.condition("flowers", "Created")["status"] == "True"
     assert jobs.condition("flowers", "Reconciling")["status"] == "True"

@@ -82,21 +82,22 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
 
     # -- indexes: in-memory views kept current by kopf's watches --------------------------------------------
 
-    @kopf.index(*FTJ, registry=registry)
+    # Handlers receive each index as the keyword argument named by its id.
+    @kopf.index(*FTJ, id="ftj_index", registry=registry)
     def ftj_index(namespace: str, name: str, body: Any, **_: Any) -> dict:
         return {(namespace, names.label_value(name)): _minimal(body)}
 
-    @kopf.index(*FTJ, registry=registry)
+    @kopf.index(*FTJ, id="ftj_downstream", registry=registry)
     def ftj_downstream(namespace: str, name: str, spec: Any, **_: Any) -> dict | None:
         upstream = (spec.get("baseModel") or {}).get("fromJob")
         return {(namespace, upstream): name} if upstream else None
 
-    @kopf.index(*JOBS, registry=registry, labels={names.LABEL_MANAGED_BY: names.MANAGED_BY})
+    @kopf.index(*JOBS, id="job_index", registry=registry, labels={names.LABEL_MANAGED_BY: names.MANAGED_BY})
     def job_index(namespace: str, labels: Any, body: Any, **_: Any) -> dict | None:
         key = _child_key(namespace, labels)
         return {k: _minimal(body) for k in key} if key else None
 
-    @kopf.index(*PODS, registry=registry, labels={names.LABEL_MANAGED_BY: names.MANAGED_BY})
+    @kopf.index(*PODS, id="pod_index", registry=registry, labels={names.LABEL_MANAGED_BY: names.MANAGED_BY})
     def pod_index(namespace: str, labels: Any, body: Any, **_: Any) -> dict | None:
         key = _child_key(namespace, labels)
         return {k: _pod_summary(body) for k in key} if key else None

@@ -1,7 +1,7 @@
 """What the training Job and its pods say, in one phase, reason and message (pure: dicts in, a value out).
 
 The reasons are CamelCase words a user (and ``headstart why``) can act on: InsufficientGPU, NoMatchingNode,
-UntoleratedTaint, ImagePullError, QuotaExceeded, QueuedByKueue, OOMKilled, DeadlineExceeded, and for a
+UntoleratedTaint, MissingVolume, ImagePullError, QuotaExceeded, QueuedByKueue, OOMKilled, DeadlineExceeded, and for a
 trainer exit code of the permanent kind, the error class it stands for.
 """
 
@@ -104,6 +104,8 @@ def explain_pending(pod: dict[str, Any]) -> tuple[str, str]:
             text = cond.get("message") or "the scheduler found no node"
             if cond.get("reason") == "SchedulingGated":
                 return "SchedulingGated", f"waiting for scheduling gates to be lifted: {text}"
+            if "persistentvolumeclaim" in text.lower():
+                return "MissingVolume", f"a PersistentVolumeClaim the job uses is missing or not bound: {text}"
             if "Insufficient nvidia.com/gpu" in text:
                 return "InsufficientGPU", f"waiting for free nvidia.com/gpu: {text}"
             if "Insufficient" in text:

@@ -176,12 +176,15 @@ class Reconciler:
     async def _create_children(self, body: dict[str, Any], job: FineTuneJob,
                                from_jobs: dict[str, str]) -> dict[str, Any] | None:
         ns = body["metadata"]["namespace"]
-        manifests = [builders.build_service_account(body), builders.build_config_map(body),
-                     builders.build_role(body), builders.build_role_binding(body)]
+        first_wave = [builders.build_service_account(body), builders.build_config_map(body), builders.build_role(body)]
         try:
-            await asyncio.gather(*(self._create(m["kind"], ns, m) for m in manifests))
-            job_obj = await self._create(
-                "Job", ns, builders.build_job(body, job, self.trainer, from_jobs), fetch_existing=True)
+            # The ServiceAccount before the Job (a pod naming a missing one is refused), the Role before its
+            # binding (the API server checks a binding against the Role it names).
+            await asyncio.gather(*(self._create(m["kind"], ns, m) for m in first_wave))
+            binding = builders.build_role_binding(body)
+            _, job_obj = await asyncio.gather(
+                self._create("RoleBinding", ns, binding),
+                self._create("Job", ns, builders.build_job(body, job, self.trainer, from_jobs)))
         except ApiError as exc:
             if exc.status in RETRYABLE:
                 raise
@@ -189,14 +192,10 @@ class Reconciler:
             await self._write(body, Verdict("Failed", "ChildRejected",
                                             f"the API server refused a child of this job: {exc.message}"))
             return None
-        owners = [o.get("uid") for o in job_obj["metadata"].get("ownerReferences") or []]
-        if body["metadata"]["uid"] not in owners:
-            # An earlier FineTuneJob of the same name: its Job is being garbage-collected.
-            raise kopf.TemporaryError("the training Job of an earlier FineTuneJob with this name is still being "
-                                      "deleted", delay=2)
         return job_obj
 
-    async def _create(self, kind: str, ns: str, manifest: dict[str, Any], fetch_existing: bool = False) -> Any:
+    async def _create(self, kind: str, ns: str, manifest: dict[str, Any]) -> Any:
+        """Create a child; if it exists (409), return the existing one, which must be this job's."""
         try:
             created = await self.kube.post(path(kind, ns), manifest)
             self.metrics.created.labels(kind=kind).inc()
@@ -204,7 +203,13 @@ class Reconciler:
         except ApiError as exc:
             if exc.status != 409:
                 raise
-        return await self.kube.get(path(kind, ns, manifest["metadata"]["name"])) if fetch_existing else manifest
+        existing = await self.kube.get(path(kind, ns, manifest["metadata"]["name"]))
+        owners = [o.get("uid") for o in existing["metadata"].get("ownerReferences") or []]
+        if manifest["metadata"]["ownerReferences"][0]["uid"] not in owners:
+            # Left by an earlier FineTuneJob of the same name: the garbage collector is deleting it.
+            raise kopf.TemporaryError(f"{kind} {existing['metadata']['name']} of an earlier FineTuneJob with this "
+                                      "name is still being deleted", delay=2)
+        return existing
 
     def _spec_matches(self, body: dict[str, Any], job_obj: dict[str, Any]) -> bool:
         made_from = (job_obj["metadata"].get("annotations") or {}).get(names.ANNOTATION_SPEC_HASH)
