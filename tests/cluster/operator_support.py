@@ -215,16 +215,18 @@ class Jobs:
 
 
 def job_manifest(name: str, **spec_changes: Any) -> dict[str, Any]:
-    """A small valid FineTuneJob (image folder in a bucket, one stage, one GPU) with ``spec_changes`` applied.
+    """A small valid FineTuneJob (image folder in a bucket, one stage, no GPU) with ``spec_changes`` applied.
 
     Bucket URIs, not pvc://: this control plane has no volume binder, so a pod naming a claim is never
-    scheduled (tests that need claims say so)."""
+    scheduled (tests that need claims say so). No GPU unless asked: the session's 16 fake GPUs are shared by
+    every test, and a deleted namespace's pods free theirs only when the Job controller lets them go."""
     spec: dict[str, Any] = {
         "baseModel": {"application": "MobileNetV2", "weights": "none"},
         "dataset": {"imageFolder": {"uri": "s3://data/photos"}, "splits": {"validation": 0.2}},
         "stages": [{"name": "head", "trainBase": "none", "epochs": 2,
                     "optimizer": {"type": "Adam", "learningRate": 0.001}}],
         "output": {"uri": f"s3://models/{name}"},
+        "resources": {"gpus": 0},
     }
     spec.update(spec_changes)
     return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "FineTuneJob", "metadata": {"name": name}, "spec": spec}

@@ -93,7 +93,7 @@ def test_quota_exceeded_is_explained(jobs, api_client, namespace):
         "metadata": {"name": "no-gpus"}, "spec": {"hard": {"requests.nvidia.com/gpu": "0"}}})
     wait_for(lambda: (client.CoreV1Api(api_client).read_namespaced_resource_quota("no-gpus", namespace)
                       .status.hard), "the quota to be counted", 30)
-    jobs.create(job_manifest("greedy"))
+    jobs.create(job_manifest("greedy", resources={"gpus": 1}))
     status = jobs.wait_phase("greedy", "Pending", "QuotaExceeded", timeout=60)
     assert "exceeded quota" in status["message"]
 

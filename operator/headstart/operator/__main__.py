@@ -56,6 +56,9 @@ def run(config: OperatorConfig) -> None:
     from .reconcile import Reconciler
 
     kopf.configure(verbose=config.verbose, log_format=kopf.LogFormat.FULL)
+    if not config.verbose:  # one line per handler call is too many at scale; our own lines say what changed
+        for name in ("kopf.objects", "aiohttp.access"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     metrics = Metrics()
     metrics.serve(config.metrics_port, config.bind_address)
     kube = Kube(Credentials.load())

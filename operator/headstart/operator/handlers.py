@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import aiohttp
 import kopf
 
 from headstart.api import names
@@ -65,10 +66,10 @@ async def _guard(coro: Any, retry: int) -> None:
     try:
         await coro
     except ApiError as exc:
-        if exc.status in RETRYABLE or exc.status == 404:
+        if exc.status in RETRYABLE or exc.status in (403, 404):
             raise kopf.TemporaryError(f"API {exc.status}: {exc.message}", delay=HANDLER_BACKOFF * (retry + 1)) from exc
         raise kopf.PermanentError(f"API {exc.status}: {exc.message}") from exc
-    except (TimeoutError, OSError) as exc:
+    except (TimeoutError, OSError, aiohttp.ClientError) as exc:
         raise kopf.TemporaryError(f"API unreachable: {exc}", delay=HANDLER_BACKOFF * (retry + 1)) from exc
 
 
@@ -116,7 +117,7 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
             reconciler.forget(namespace, name)
         try:
             await reconciler.upstream_changed(_minimal(body), _indexes(kwargs))
-        except (ApiError, TimeoutError, OSError) as exc:  # the upstream's next event, or a restart, retries
+        except (ApiError, TimeoutError, OSError, aiohttp.ClientError) as exc:  # its next event or a restart retries
             reconciler.metrics.error(type(exc).__name__)
             log.warning("could not reconcile the jobs waiting for %s/%s: %s", namespace, name, exc)
 
@@ -128,7 +129,7 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
             return
         try:
             await reconciler.refresh(namespace, label, _indexes(kwargs))
-        except (ApiError, TimeoutError, OSError) as exc:  # the next event of the child retries it
+        except (ApiError, TimeoutError, OSError, aiohttp.ClientError) as exc:  # the child's next event retries
             reconciler.metrics.error(f"api_{exc.status}" if isinstance(exc, ApiError) else type(exc).__name__)
             log.warning("status of %s/%s not updated: %s", namespace, label, exc)
 

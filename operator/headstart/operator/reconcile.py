@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import time
 from typing import Any
 
@@ -33,7 +34,10 @@ WARNING_REASONS = {"InvalidSpec", "UpstreamFailed", "SpecChangeRefused", "ImageP
                    "BadBaseModel", "BadDataset", "OutputConflict", "BadImage", "TrainerFailed"}
 REFUSAL = ("spec changed after the training Job was created; it goes on with the spec it started with "
            "(delete and re-create the FineTuneJob to train with the new spec)")
+log = logging.getLogger("headstart.operator")
 RETRYABLE = {408, 429, 500, 502, 503, 504}
+#: Failed before anything was created: a fixed spec (or upstream, or operator) is looked at again.
+NOTHING_CREATED = ("InvalidSpec", "UpstreamFailed", "ChildRejected")
 
 
 def plain(value: Any) -> Any:
@@ -131,10 +135,9 @@ class Reconciler:
             return
         job_obj = first(indexes.get("job_index"), ftj_key(ns, name))
         status = self._status(body)
-        if job_obj is None and status.get("phase") in TERMINAL:
-            # Finished: only its children may expire. Never trains again, whatever is re-applied.
-            if status.get("trainingJob") or status.get("reason") != "InvalidSpec":
-                return
+        if job_obj is None and status.get("phase") in TERMINAL and (
+                status.get("trainingJob") or status.get("reason") not in NOTHING_CREATED):
+            return  # finished: only its children may expire; it never trains again, whatever is re-applied
         if job_obj is None:
             from_jobs = await self._upstream(body, job, indexes)
             if from_jobs is None:
@@ -178,17 +181,17 @@ class Reconciler:
         ns = body["metadata"]["namespace"]
         first_wave = [builders.build_service_account(body), builders.build_config_map(body), builders.build_role(body)]
         try:
-            # The ServiceAccount before the Job (a pod naming a missing one is refused), the Role before its
-            # binding (the API server checks a binding against the Role it names).
+            # The Role before its binding (the API server checks a binding against the Role it names), and the
+            # Job last: a Job that exists means every other child does (the operator may be killed anywhere).
             await asyncio.gather(*(self._create(m["kind"], ns, m) for m in first_wave))
-            binding = builders.build_role_binding(body)
-            _, job_obj = await asyncio.gather(
-                self._create("RoleBinding", ns, binding),
-                self._create("Job", ns, builders.build_job(body, job, self.trainer, from_jobs)))
+            await self._create("RoleBinding", ns, builders.build_role_binding(body))
+            job_obj = await self._create("Job", ns, builders.build_job(body, job, self.trainer, from_jobs))
         except ApiError as exc:
-            if exc.status in RETRYABLE:
-                raise
             self.metrics.error(f"api_{exc.status}")
+            if exc.status in RETRYABLE or exc.status == 403:  # 403: the operator's RBAC, not the user's spec
+                await self._write(body, Verdict("Pending", "CreatingChildren",
+                                                f"creating the children failed, retrying: {exc.message}"))
+                raise
             await self._write(body, Verdict("Failed", "ChildRejected",
                                             f"the API server refused a child of this job: {exc.message}"))
             return None
@@ -272,6 +275,7 @@ class Reconciler:
         if verdict.refused_change and not stalled_before:
             kopf.event(self._ref(body), type="Warning", reason="SpecChangeRefused", message=verdict.refused_change)
         if (old.get("phase"), old.get("reason")) != (verdict.phase, verdict.reason):
+            log.info("%s/%s: %s %s: %s", ns, name, verdict.phase, verdict.reason, verdict.message)
             kind = "Warning" if verdict.reason in WARNING_REASONS else "Normal"
             kopf.event(self._ref(body), type=kind, reason=verdict.reason,
                        message=f"{verdict.phase}: {verdict.message}"[:1024])
