@@ -72,7 +72,7 @@ def test_json_output(cli):
         "path": "spec.stages[0].epochs", "severity": "error", "message": "must be greater than 0"}
 
 
-def test_usage_errors_exit_2(cli):
+def test_usage_errors_exit_2(cli, tmp_path):
     missing = cli("validate", "no/such/file.yaml")
     assert missing.returncode == 1
     assert missing.stdout.strip() == "no/such/file.yaml: no such file"
@@ -80,7 +80,7 @@ def test_usage_errors_exit_2(cli):
     assert bad_flag.returncode == 2
     no_args = cli("validate")
     assert no_args.returncode == 2
-    empty_dir = cli("validate", "deploy/")
+    empty_dir = cli("validate", str(tmp_path))  # a directory without manifests
     assert empty_dir.returncode == 2
     for proc in (missing, bad_flag, no_args, empty_dir):
         _no_traceback(proc)

@@ -1,4 +1,10 @@
-"""What the operator reports: the FineTuneJob's status (never written by users)."""
+"""What the operator and the trainer report: the FineTuneJob's status (never written by users).
+
+Two writers, each with its own fields, both by JSON merge patch on the status subresource: the operator
+owns phase, reason, message, conditions, observedGeneration, trainingJob, startTime and completionTime;
+the trainer (from inside its pod) owns stage, stageIndex, epoch, epochs, metrics, stages and model. The
+operator writes model only when the trainer's patch was lost (from the container's termination message).
+"""
 
 from __future__ import annotations
 
@@ -54,6 +60,9 @@ class FineTuneJobStatus(ApiModel):
 
     phase: Phase | None = None
     """Pending, Running, Succeeded, Failed or Suspended."""
+    reason: str | None = Field(default=None, max_length=1024)
+    """Why the job is in its phase, as one CamelCase word (e.g. InsufficientGPU, WaitingForUpstream,
+    QueuedByKueue, OOMKilled, DeadlineExceeded)."""
     conditions: list[Condition] = Field(
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
@@ -70,6 +79,8 @@ class FineTuneJobStatus(ApiModel):
     model: ModelStatus | None = None
     message: str | None = None
     """Why the job waits or failed, in one line."""
+    training_job: str | None = Field(default=None, max_length=63)
+    """Name of the batch/v1 Job that trains (in the same namespace)."""
     start_time: datetime | None = None
     completion_time: datetime | None = None
     observed_generation: int | None = None

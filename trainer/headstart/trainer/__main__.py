@@ -1,7 +1,8 @@
 """``python -m headstart.trainer --job job.yaml [--output URI] [--from-job NAME=URI ...]``
 
 The training container's entrypoint. Progress goes to standard output, one line per event; a failure
-is one line on standard error and a non-zero exit status.
+is one line on standard error and a non-zero exit status (trainer/README.md, "Exit codes"). In a pod
+started by the operator, progress also goes to the FineTuneJob's status (kube_status.py).
 """
 
 from __future__ import annotations
@@ -40,9 +41,16 @@ def main(argv: list[str] | None = None) -> int:
         return mapping[name]
 
     from .cli import run_file
+    from .kube_status import Fanout, from_environment
     from .reporting import LineReporter
 
-    return run_file(args.job, args.output, LineReporter(), resolve, traceback_on_bug=True)
+    reporter = LineReporter()
+    in_cluster = from_environment()  # set by the operator: progress goes to the FineTuneJob's status too
+    if in_cluster is not None:
+        reporter = Fanout(reporter, in_cluster)
+    # Other failures leave the termination message empty: the pod's policy FallbackToLogsOnError then
+    # hands the operator the log's last line, the one-line error.
+    return run_file(args.job, args.output, reporter, resolve, traceback_on_bug=True)
 
 
 if __name__ == "__main__":

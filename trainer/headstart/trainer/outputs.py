@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import storage
-from .errors import OutputError
+from .errors import OutputConflictError, OutputError
 from .reporting import ModelInfo
 
 MANIFEST = "manifest.json"
@@ -49,7 +49,7 @@ def check_location(output_uri: str, job_name: str, overwrite: bool) -> Existing 
     found = existing(output_uri)
     if found is not None and found.manifest.get("job") != job_name and not overwrite:
         other = found.manifest.get("job") or "an unknown job"
-        raise OutputError(f"{output_uri} already holds the complete model of {other}; choose another output "
+        raise OutputConflictError(f"{output_uri} already holds the complete model of {other}; choose another output "
                           "or set spec.output.overwrite: true")
     return found
 

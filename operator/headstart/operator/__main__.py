@@ -1,0 +1,97 @@
+"""``python -m headstart.operator (--namespace NS ... | --all-namespaces)``: the operator's entrypoint.
+
+Every kopf setting is made here, once, before kopf starts (see :func:`settings_for`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from .config import ConfigError, OperatorConfig, from_args, parser
+
+
+def settings_for(config: OperatorConfig):
+    """kopf's settings, all explicit: its own finalizer name and annotation prefix, progress and diff-base
+    kept in annotations (a structural schema prunes status.kopf), bounded watch and request timeouts,
+    server-side selectors for the children it watches, events posted, no peering (one replica)."""
+    import kopf
+
+    from headstart.api import names
+
+    from .handlers import CHILD_SELECTOR, EVENTS, FAILED_CREATE_SELECTOR, JOBS, PODS
+
+    settings = kopf.OperatorSettings()
+    settings.peering.standalone = True
+    settings.peering.clusterwide = config.all_namespaces
+    settings.persistence.finalizer = names.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.KOPF_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=names.KOPF_PREFIX, key="last-handled-configuration")
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    settings.watching.connect_timeout = 10
+    settings.watching.label_selectors[JOBS] = CHILD_SELECTOR
+    settings.watching.label_selectors[PODS] = CHILD_SELECTOR
+    settings.watching.field_selectors[EVENTS] = FAILED_CREATE_SELECTOR
+    settings.networking.request_timeout = 30
+    settings.networking.connect_timeout = 10
+    settings.networking.error_backoffs = (1, 2, 4, 8, 16)
+    settings.posting.enabled = True
+    settings.posting.loggers = False
+    settings.posting.level = logging.INFO
+    settings.posting.reporting_component = names.MANAGED_BY
+    settings.execution.max_workers = 4  # sync handlers only: login
+    settings.scanning.disabled = True  # no CRD or namespace watching: the namespaces are given
+    settings.process.ultimate_exiting_timeout = 60
+    return settings
+
+
+def run(config: OperatorConfig) -> None:
+    import kopf
+
+    from .handlers import build_registry
+    from .kube import Credentials, Kube
+    from .metrics import Metrics
+    from .reconcile import Reconciler
+
+    kopf.configure(verbose=config.verbose, log_format=kopf.LogFormat.FULL)
+    if not config.verbose:  # one line per handler call is too many at scale; our own lines say what changed
+        for name in ("kopf.objects", "aiohttp.access"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    metrics = Metrics()
+    metrics.serve(config.metrics_port, config.bind_address)
+    kube = Kube(Credentials.load())
+    registry = build_registry(Reconciler(kube, config.trainer, metrics))
+
+    @kopf.on.cleanup(registry=registry)
+    async def close(**_: object) -> None:
+        await kube.close()
+
+    liveness = (f"http://{config.bind_address}:{config.liveness_port}/healthz"
+                if config.liveness_port else None)
+    kopf.run(registry=registry, settings=settings_for(config), standalone=True,
+             clusterwide=config.all_namespaces, namespaces=list(config.namespaces),
+             liveness_endpoint=liveness)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        config = from_args(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        run(config)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # start-up failures (no kubeconfig, port in use): one line, not a traceback
+        print(f"error: the operator stopped: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""Pure builders: a FineTuneJob in, the manifests of its children out (plain dicts, no API calls).
+
+Every child is named by :mod:`headstart.api.names`, labelled with the job it belongs to and owned by it
+(ownerReferences), so deleting the FineTuneJob deletes them all and a second create is a 409, never a
+duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import yaml
+
+from headstart.api import names
+from headstart.api.job import API_VERSION, KIND, PLURAL, FineTuneJob
+from headstart.api.uris import pvc_claim
+from headstart.trainer.errors import PERMANENT_EXIT_CODES
+
+from .config import TrainerConfig
+
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def spec_hash(spec: dict[str, Any]) -> str:
+    """Digest of everything in a spec that shapes the training (all of it but runPolicy.suspend, which may
+    change while a job runs)."""
+    trimmed = json.loads(json.dumps(spec))
+    policy = trimmed.get("runPolicy")
+    if isinstance(policy, dict):
+        policy.pop("suspend", None)
+        if not policy:
+            trimmed.pop("runPolicy")
+    return hashlib.sha256(json.dumps(trimmed, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def owner_reference(body: dict[str, Any]) -> dict[str, Any]:
+    meta = body["metadata"]
+    return {"apiVersion": API_VERSION, "kind": KIND, "name": meta["name"], "uid": meta["uid"],
+            "controller": True, "blockOwnerDeletion": True}
+
+
+def _meta(body: dict[str, Any], name: str, extra_labels: dict[str, str] | None = None,
+          annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    meta = body["metadata"]
+    out: dict[str, Any] = {
+        "name": name,
+        "namespace": meta["namespace"],
+        "labels": {**names.child_labels(meta["name"]), **(extra_labels or {})},
+        "ownerReferences": [owner_reference(body)],
+    }
+    if annotations:
+        out["annotations"] = annotations
+    return out
+
+
+def rendered_job(body: dict[str, Any]) -> str:
+    """The job file the trainer reads: the user's spec exactly as written (defaults apply on reading)."""
+    meta = body["metadata"]
+    doc = {"apiVersion": API_VERSION, "kind": KIND,
+           "metadata": {"name": meta["name"], "namespace": meta["namespace"]}, "spec": body["spec"]}
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def build_config_map(body: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": _meta(body, names.configmap_name_for(body["metadata"]["name"]),
+                              annotations={names.ANNOTATION_SPEC_HASH: spec_hash(body["spec"])}),
+            "data": {names.CONFIGMAP_KEY: rendered_job(body)}}
+
+
+def build_service_account(body: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": _meta(body, names.service_account_name_for(body["metadata"]["name"]))}
+
+
+def build_role(body: dict[str, Any]) -> dict[str, Any]:
+    """get and patch of this one FineTuneJob's status subresource, nothing else."""
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": _meta(body, names.service_account_name_for(body["metadata"]["name"])),
+            "rules": [{"apiGroups": [names.GROUP], "resources": [f"{PLURAL}/status"],
+                       "resourceNames": [body["metadata"]["name"]], "verbs": ["get", "patch"]}]}
+
+
+def build_role_binding(body: dict[str, Any]) -> dict[str, Any]:
+    name = names.service_account_name_for(body["metadata"]["name"])
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": _meta(body, name),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": body["metadata"]["namespace"]}]}
+
+
+def claims_of(job: FineTuneJob, from_jobs: dict[str, str]) -> list[str]:
+    """Every PVC the job reads or writes through a pvc:// URI, in a stable order."""
+    spec = job.spec
+    uris = [spec.output.uri, spec.base_model.uri, spec.base_model.weights, *from_jobs.values()]
+    if spec.dataset.image_folder is not None:
+        uris.append(spec.dataset.image_folder.uri)
+    if spec.dataset.tfds is not None:
+        uris.append(spec.dataset.tfds.data_dir)
+    claims: list[str] = []
+    for uri in uris:
+        found = pvc_claim(uri) if uri else None
+        if found is not None and found[0] not in claims:
+            claims.append(found[0])
+    return claims
+
+
+def _volume_name(claim: str) -> str:
+    return names.shorten(f"pvc-{claim}")
+
+
+def _volumes(job: FineTuneJob, config: TrainerConfig, from_jobs: dict[str, str],
+             cm_name: str) -> tuple[list[dict], list[dict], list[dict]]:
+    """(volumes, mounts, env) of the training pod."""
+    volumes: list[dict] = [{"name": "job", "configMap": {"name": cm_name}}]
+    mounts: list[dict] = [{"name": "job", "mountPath": names.JOB_MOUNT_DIR, "readOnly": True}]
+    env: list[dict] = [{"name": names.ENV_PVC_ROOT, "value": names.PVC_ROOT}]
+    for claim in claims_of(job, from_jobs):
+        volumes.append({"name": _volume_name(claim), "persistentVolumeClaim": {"claimName": claim}})
+        mounts.append({"name": _volume_name(claim), "mountPath": f"{names.PVC_ROOT}/{claim}"})
+    for volume, claim, path, var in (("keras-cache", config.keras_cache_claim, names.KERAS_CACHE_DIR,
+                                      names.ENV_KERAS_HOME),
+                                     ("tfds-cache", config.tfds_cache_claim, names.TFDS_CACHE_DIR,
+                                      names.ENV_TFDS_DATA_DIR)):
+        if claim:
+            volumes.append({"name": volume, "persistentVolumeClaim": {"claimName": claim}})
+            mounts.append({"name": volume, "mountPath": path})
+            env.append({"name": var, "value": path})
+    # A writable scratch directory: TensorFlow and Keras write temporary files and $HOME caches.
+    volumes.append({"name": "tmp", "emptyDir": {}})
+    mounts.append({"name": "tmp", "mountPath": "/tmp"})
+    return volumes, mounts, env
+
+
+def _user_env(job: FineTuneJob) -> tuple[list[dict], list[dict]]:
+    env = []
+    for var in job.spec.env:
+        if var.secret_key_ref is not None:
+            env.append({"name": var.name, "valueFrom": {"secretKeyRef": {
+                "name": var.secret_key_ref.name, "key": var.secret_key_ref.key}}})
+        else:
+            env.append({"name": var.name, "value": var.value or ""})
+    env_from = [{"secretRef": {"name": source.secret_ref.name}} for source in job.spec.env_from]
+    return env, env_from
+
+
+def _resources(job: FineTuneJob) -> dict[str, Any]:
+    res = job.spec.resources
+    limits: dict[str, str] = {}
+    requests: dict[str, str] = {}
+    if res.gpus:
+        limits[GPU_RESOURCE] = str(res.gpus)
+    for key, value in (("cpu", res.cpu), ("memory", res.memory)):
+        if value:
+            limits[key] = requests[key] = value
+    out: dict[str, Any] = {}
+    if limits:
+        out["limits"] = limits
+    if requests:
+        out["requests"] = requests
+    return out
+
+
+def trainer_args(job: FineTuneJob, from_jobs: dict[str, str]) -> list[str]:
+    args = ["--job", names.JOB_FILE]
+    for name, uri in sorted(from_jobs.items()):
+        args += ["--from-job", f"{name}={uri}"]
+    return args
+
+
+def pod_security(config: TrainerConfig) -> tuple[dict, dict]:
+    """(pod, container) security contexts that Pod Security "restricted" admits."""
+    pod = {"runAsNonRoot": True, "runAsUser": config.run_as_user, "runAsGroup": config.run_as_user,
+           "fsGroup": config.run_as_user, "seccompProfile": {"type": "RuntimeDefault"}}
+    container = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True,
+                 "privileged": False}
+    return pod, container
+
+
+def build_job(body: dict[str, Any], job: FineTuneJob, config: TrainerConfig,
+              from_jobs: dict[str, str] | None = None) -> dict[str, Any]:
+    """The batch/v1 Job that runs the trainer for FineTuneJob ``body`` (``job`` is its parsed form).
+
+    ``from_jobs`` maps baseModel.fromJob to that job's model URI (passed as ``--from-job NAME=URI``)."""
+    from_jobs = from_jobs or {}
+    name = body["metadata"]["name"]
+    spec = job.spec
+    digest = spec_hash(body["spec"])
+    extra_labels = {}
+    if spec.scheduling.queue_name:
+        extra_labels[names.LABEL_KUEUE_QUEUE] = spec.scheduling.queue_name
+    volumes, mounts, env = _volumes(job, config, from_jobs, names.configmap_name_for(name))
+    env += [{"name": names.ENV_JOB_NAME, "value": name},
+            {"name": names.ENV_JOB_NAMESPACE, "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}]
+    user_env, env_from = _user_env(job)
+    pod_sc, container_sc = pod_security(config)
+    container: dict[str, Any] = {
+        "name": names.CONTAINER_NAME,
+        "image": spec.image or config.image,
+        "imagePullPolicy": config.pull_policy,
+        "command": ["python", "-m", names.TRAINER_MODULE],
+        "args": trainer_args(job, from_jobs),
+        "env": env + user_env,
+        "resources": _resources(job),
+        "securityContext": container_sc,
+        "volumeMounts": mounts,
+        "terminationMessagePath": names.TERMINATION_LOG,
+        # an empty message on failure falls back to the log's tail: the trainer's one-line error
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if env_from:
+        container["envFrom"] = env_from
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "serviceAccountName": names.service_account_name_for(name),
+        "automountServiceAccountToken": True,
+        "enableServiceLinks": False,
+        "securityContext": pod_sc,
+        "containers": [container],
+        "volumes": volumes,
+    }
+    sched = spec.scheduling
+    if sched.node_selector:
+        pod_spec["nodeSelector"] = dict(sched.node_selector)
+    if sched.tolerations:
+        pod_spec["tolerations"] = [t.to_wire(exclude_unset=False) for t in sched.tolerations]
+    if sched.priority_class_name:
+        pod_spec["priorityClassName"] = sched.priority_class_name
+    policy = spec.run_policy
+    job_spec: dict[str, Any] = {
+        "suspend": policy.suspend,
+        "backoffLimit": policy.backoff_limit,
+        "completions": 1,
+        "parallelism": 1,
+        "podFailurePolicy": {"rules": [
+            {"action": "FailJob", "onExitCodes": {"containerName": names.CONTAINER_NAME, "operator": "In",
+                                                  "values": list(PERMANENT_EXIT_CODES)}},
+            # evicted or preempted pods do not count against backoffLimit
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+        ]},
+        "template": {
+            "metadata": {"labels": names.child_labels(name),
+                         "annotations": {names.ANNOTATION_SPEC_HASH: digest}},
+            "spec": pod_spec,
+        },
+    }
+    if policy.active_deadline_seconds is not None:
+        job_spec["activeDeadlineSeconds"] = policy.active_deadline_seconds
+    if policy.ttl_seconds_after_finished is not None:
+        job_spec["ttlSecondsAfterFinished"] = policy.ttl_seconds_after_finished
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": _meta(body, names.job_name_for(name), extra_labels,
+                              {names.ANNOTATION_SPEC_HASH: digest}),
+            "spec": job_spec}

@@ -1,0 +1,160 @@
+"""The kopf handlers, registered into a registry made by :func:`build_registry` (nothing at import time).
+
+Thin on purpose: each handler hands its object to the :class:`~.reconcile.Reconciler`. FineTuneJobs are
+reconciled on create, resume (operator start) and spec update; their status follows their children
+through kopf's indexes and event handlers of the training Jobs, their pods and the Job controller's
+FailedCreate events.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+import kopf
+
+from headstart.api import names
+from headstart.api.job import GROUP, PLURAL, VERSION
+
+from .kube import ApiError
+from .reconcile import RETRYABLE, Reconciler, plain
+
+FTJ = (GROUP, VERSION, PLURAL)
+JOBS = ("batch", "v1", "jobs")
+PODS = ("v1", "pods")
+EVENTS = ("v1", "events")
+CHILD_SELECTOR = f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
+FAILED_CREATE_SELECTOR = "reason=FailedCreate,involvedObject.kind=Job"
+HANDLER_RETRIES = 8
+HANDLER_BACKOFF = 2.0
+INDEXES = ("ftj_index", "ftj_downstream", "job_index", "pod_index")
+
+log = logging.getLogger("headstart.operator")
+
+
+def _minimal(body: Any, keep_spec: bool = True) -> dict[str, Any]:
+    meta = body["metadata"]
+    out: dict[str, Any] = {"metadata": {
+        k: plain(meta[k]) for k in ("name", "namespace", "uid", "generation", "labels", "annotations",
+                                    "creationTimestamp", "deletionTimestamp", "ownerReferences") if k in meta}}
+    for part in ("spec", "status") if keep_spec else ("status",):
+        if part in body:
+            out[part] = plain(body[part])
+    return out
+
+
+def _pod_summary(body: Any) -> dict[str, Any]:
+    out = _minimal(body, keep_spec=False)
+    out["spec"] = {"nodeName": (body.get("spec") or {}).get("nodeName")}
+    return out
+
+
+def _child_key(namespace: str, labels: Any) -> dict[tuple[str, str], bool] | None:
+    label = (labels or {}).get(names.LABEL_FINETUNEJOB)
+    if not label or (labels or {}).get(names.LABEL_MANAGED_BY) != names.MANAGED_BY:
+        return None
+    return {(namespace, label): True}
+
+
+def _indexes(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {name: kwargs.get(name) for name in INDEXES}
+
+
+async def _guard(coro: Any, retry: int) -> None:
+    """Run a reconcile; API hiccups become bounded, delayed retries; refusals are final."""
+    try:
+        await coro
+    except ApiError as exc:
+        if exc.status in RETRYABLE or exc.status in (403, 404):
+            raise kopf.TemporaryError(f"API {exc.status}: {exc.message}", delay=HANDLER_BACKOFF * (retry + 1)) from exc
+        raise kopf.PermanentError(f"API {exc.status}: {exc.message}") from exc
+    except (TimeoutError, OSError, aiohttp.ClientError) as exc:
+        raise kopf.TemporaryError(f"API unreachable: {exc}", delay=HANDLER_BACKOFF * (retry + 1)) from exc
+
+
+def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    handler_opts = {"registry": registry, "retries": HANDLER_RETRIES, "backoff": HANDLER_BACKOFF}
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return kopf.login_via_client(**kwargs)
+
+    # -- indexes: in-memory views kept current by kopf's watches --------------------------------------------
+
+    # Handlers receive each index as the keyword argument named by its id.
+    @kopf.index(*FTJ, id="ftj_index", registry=registry)
+    def ftj_index(namespace: str, name: str, body: Any, **_: Any) -> dict:
+        return {(namespace, names.label_value(name)): _minimal(body)}
+
+    @kopf.index(*FTJ, id="ftj_downstream", registry=registry)
+    def ftj_downstream(namespace: str, name: str, spec: Any, **_: Any) -> dict | None:
+        upstream = (spec.get("baseModel") or {}).get("fromJob")
+        return {(namespace, upstream): name} if upstream else None
+
+    @kopf.index(*JOBS, id="job_index", registry=registry, labels={names.LABEL_MANAGED_BY: names.MANAGED_BY})
+    def job_index(namespace: str, labels: Any, body: Any, **_: Any) -> dict | None:
+        key = _child_key(namespace, labels)
+        return {k: _minimal(body) for k in key} if key else None
+
+    @kopf.index(*PODS, id="pod_index", registry=registry, labels={names.LABEL_MANAGED_BY: names.MANAGED_BY})
+    def pod_index(namespace: str, labels: Any, body: Any, **_: Any) -> dict | None:
+        key = _child_key(namespace, labels)
+        return {k: _pod_summary(body) for k in key} if key else None
+
+    # -- FineTuneJobs -----------------------------------------------------------------------------------------
+
+    @kopf.on.resume(*FTJ, **handler_opts)
+    @kopf.on.create(*FTJ, **handler_opts)
+    @kopf.on.update(*FTJ, field="spec", **handler_opts)
+    async def reconcile(body: Any, retry: int, **kwargs: Any) -> None:
+        await _guard(reconciler.ensure(_minimal(body), _indexes(kwargs)), retry)
+
+    @kopf.on.event(*FTJ, registry=registry)
+    async def ftj_event(type: str | None, body: Any, namespace: str, name: str, **kwargs: Any) -> None:
+        if type == "DELETED":
+            reconciler.forget(namespace, name)
+        try:
+            await reconciler.upstream_changed(_minimal(body), _indexes(kwargs))
+        except (ApiError, TimeoutError, OSError, aiohttp.ClientError) as exc:  # its next event or a restart retries
+            reconciler.metrics.error(type(exc).__name__)
+            log.warning("could not reconcile the jobs waiting for %s/%s: %s", namespace, name, exc)
+
+    # -- children ------------------------------------------------------------------------------------------------
+
+    async def child_changed(namespace: str, labels: Any, kwargs: dict[str, Any]) -> None:
+        label = (labels or {}).get(names.LABEL_FINETUNEJOB)
+        if not label:
+            return
+        try:
+            await reconciler.refresh(namespace, label, _indexes(kwargs))
+        except (ApiError, TimeoutError, OSError, aiohttp.ClientError) as exc:  # the child's next event retries
+            reconciler.metrics.error(f"api_{exc.status}" if isinstance(exc, ApiError) else type(exc).__name__)
+            log.warning("status of %s/%s not updated: %s", namespace, label, exc)
+
+    @kopf.on.event(*JOBS, registry=registry, labels={names.LABEL_MANAGED_BY: names.MANAGED_BY})
+    async def job_event(namespace: str, labels: Any, **kwargs: Any) -> None:
+        await child_changed(namespace, labels, kwargs)
+
+    @kopf.on.event(*PODS, registry=registry, labels={names.LABEL_MANAGED_BY: names.MANAGED_BY})
+    async def pod_event(namespace: str, labels: Any, **kwargs: Any) -> None:
+        await child_changed(namespace, labels, kwargs)
+
+    @kopf.on.event(*EVENTS, registry=registry)
+    async def failed_create(body: Any, namespace: str, **kwargs: Any) -> None:
+        involved = body.get("involvedObject") or {}
+        if body.get("reason") != "FailedCreate" or involved.get("kind") != "Job":
+            return
+        job_name = involved.get("name")
+        job_obj = None
+        for store_key in kwargs.get("job_index") or {}:
+            for value in kwargs["job_index"][store_key]:
+                if store_key[0] == namespace and value["metadata"]["name"] == job_name:
+                    job_obj = value
+        if job_obj is None:
+            return
+        reconciler.failed_create[(namespace, job_name)] = body.get("message") or ""
+        await child_changed(namespace, job_obj["metadata"].get("labels"), kwargs)
+
+    return registry

@@ -1,0 +1,157 @@
+"""A small asynchronous Kubernetes REST client (aiohttp, which kopf brings), for the operator's own calls.
+
+Credentials come from the same place kopf's login takes them (the kubernetes client's loaders: in-cluster
+ServiceAccount, else KUBECONFIG): client certificates or a bearer token, re-read from its file when the
+kubelet rotates it. Every request has a bounded timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiohttp
+
+MERGE_PATCH = "application/merge-patch+json"
+TOKEN_REREAD_SECONDS = 60.0
+
+
+class ApiError(Exception):
+    """A non-2xx answer of the API server."""
+
+    def __init__(self, status: int, reason: str, message: str):
+        self.status, self.reason, self.message = status, reason, message
+        super().__init__(f"{status} {reason}: {message}")
+
+
+@dataclass
+class Credentials:
+    server: str
+    ssl_context: ssl.SSLContext | bool
+    token: str | None = None
+    token_file: str | None = None
+
+    @classmethod
+    def load(cls) -> Credentials:
+        """In-cluster when running in a pod, else the current context of KUBECONFIG (~/.kube/config)."""
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        try:
+            loader = config.incluster_config.InClusterConfigLoader(
+                token_filename=config.incluster_config.SERVICE_TOKEN_FILENAME,
+                cert_filename=config.incluster_config.SERVICE_CERT_FILENAME)
+            loader.load_and_set(configuration)
+            token_file = config.incluster_config.SERVICE_TOKEN_FILENAME
+        except config.ConfigException:
+            config.load_kube_config(client_configuration=configuration)
+            token_file = None
+        ctx: ssl.SSLContext | bool
+        if configuration.verify_ssl:
+            ctx = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+        else:
+            ctx = False
+        if configuration.cert_file and configuration.key_file and isinstance(ctx, ssl.SSLContext):
+            ctx.load_cert_chain(configuration.cert_file, configuration.key_file)
+        auth = (configuration.api_key or {}).get("authorization") or (configuration.api_key or {}).get(
+            "BearerToken")
+        token = auth.split(" ", 1)[1] if auth and auth.lower().startswith("bearer ") else auth
+        return cls(server=configuration.host.rstrip("/"), ssl_context=ctx, token=token, token_file=token_file)
+
+
+class Kube:
+    """``await kube.get(path)``, ``post``, ``patch`` (JSON merge patch), ``delete``; paths from :func:`path`."""
+
+    def __init__(self, credentials: Credentials, timeout: float = 15.0, connections: int = 32):
+        self.credentials = credentials
+        self.timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0))
+        self.connections = connections
+        self._session: aiohttp.ClientSession | None = None
+        self._token_read = 0.0
+
+    async def __aenter__(self) -> Kube:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _session_now(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self.credentials.ssl_context, limit=self.connections)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout)
+        return self._session
+
+    def _token(self) -> str | None:
+        creds = self.credentials
+        if creds.token_file and time.monotonic() - self._token_read > TOKEN_REREAD_SECONDS:
+            with open(creds.token_file, encoding="utf-8") as fh:
+                creds.token = fh.read().strip()
+            self._token_read = time.monotonic()
+        return creds.token
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(self, method: str, url_path: str, body: Any = None, *,
+                      content_type: str = "application/json", params: dict[str, str] | None = None) -> Any:
+        headers = {"Accept": "application/json"}
+        token = self._token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body)
+        url = self.credentials.server + url_path + (f"?{urlencode(params)}" if params else "")
+        async with self._session_now().request(method, url, data=data, headers=headers) as resp:
+            text = await resp.text()
+            if resp.status >= 400:
+                try:
+                    status = json.loads(text)
+                    raise ApiError(resp.status, status.get("reason") or "", status.get("message") or text)
+                except ValueError:
+                    raise ApiError(resp.status, resp.reason or "", text[:500]) from None
+            return json.loads(text) if text else None
+
+    async def get(self, url_path: str, params: dict[str, str] | None = None) -> Any:
+        return await self.request("GET", url_path, params=params)
+
+    async def post(self, url_path: str, body: Any) -> Any:
+        return await self.request("POST", url_path, body)
+
+    async def patch(self, url_path: str, body: Any) -> Any:
+        return await self.request("PATCH", url_path, body, content_type=MERGE_PATCH)
+
+    async def delete(self, url_path: str) -> Any:
+        return await self.request("DELETE", url_path)
+
+
+# API group/version and plural of each kind the operator touches.
+RESOURCES = {
+    "ConfigMap": ("v1", "configmaps"),
+    "ServiceAccount": ("v1", "serviceaccounts"),
+    "Pod": ("v1", "pods"),
+    "Event": ("v1", "events"),
+    "Role": ("rbac.authorization.k8s.io/v1", "roles"),
+    "RoleBinding": ("rbac.authorization.k8s.io/v1", "rolebindings"),
+    "Job": ("batch/v1", "jobs"),
+    "FineTuneJob": ("headstart.dev/v1alpha1", "finetunejobs"),
+}
+
+
+def path(kind: str, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
+    """REST path of a namespaced object (or of its collection when name is None)."""
+    group_version, plural = RESOURCES[kind]
+    base = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+    out = f"{base}/namespaces/{quote(namespace)}/{plural}"
+    if name is not None:
+        out += f"/{quote(name)}"
+    if subresource:
+        out += f"/{subresource}"
+    return out

@@ -1,0 +1,287 @@
+"""Reconciling one FineTuneJob: check the spec, wait for an upstream job, create the children, report.
+
+Level-triggered and idempotent: every call looks at what exists (kopf's in-memory indexes of the
+FineTuneJobs, training Jobs and pods, fed by its watches) and makes the cluster match; creating a child
+that exists is a 409 and counts as success. One asyncio lock per FineTuneJob keeps two reconciles of
+the same job from interleaving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from headstart.api import names
+from headstart.api.checks import fields_at
+from headstart.api.errors import problems_from
+from headstart.api.job import API_VERSION, KIND, FineTuneJob
+
+from . import builders
+from .conditions import OWNED, TERMINAL, Verdict, needs_patch, status_patch
+from .config import TrainerConfig
+from .kube import ApiError, Kube, path
+from .metrics import Metrics
+from .observe import observe
+
+WARNING_REASONS = {"InvalidSpec", "UpstreamFailed", "SpecChangeRefused", "ImagePullError", "QuotaExceeded",
+                   "PodCreationFailed", "OOMKilled", "DeadlineExceeded", "ChildRejected", "ContainerConfigError",
+                   "BadBaseModel", "BadDataset", "OutputConflict", "BadImage", "TrainerFailed"}
+REFUSAL = ("spec changed after the training Job was created; it goes on with the spec it started with "
+           "(delete and re-create the FineTuneJob to train with the new spec)")
+log = logging.getLogger("headstart.operator")
+RETRYABLE = {408, 429, 500, 502, 503, 504}
+#: Failed before anything was created: a fixed spec (or upstream, or operator) is looked at again.
+NOTHING_CREATED = ("InvalidSpec", "UpstreamFailed", "ChildRejected")
+
+
+def plain(value: Any) -> Any:
+    """A deep copy of kopf's mapping views as plain dicts and lists."""
+    if isinstance(value, collections.abc.Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def ftj_key(namespace: str, name: str) -> tuple[str, str]:
+    return (namespace, names.label_value(name))
+
+
+def first(index: Any, key: Any) -> Any:
+    """The one value a kopf index holds for key, or None."""
+    if index is None or key not in index:
+        return None
+    for value in index[key]:
+        return value
+    return None
+
+
+def parse(body: dict[str, Any]) -> tuple[FineTuneJob | None, str]:
+    """The job as the API models read it, or None and a one-line reason naming the fields."""
+    meta = body["metadata"]
+    doc = {"apiVersion": API_VERSION, "kind": KIND,
+           "metadata": {"name": meta["name"], "namespace": meta["namespace"]}, "spec": body.get("spec") or {}}
+    try:
+        return FineTuneJob.model_validate(doc), ""
+    except ValidationError as exc:
+        problems = problems_from(exc, fields_at)
+        return None, "; ".join(p.render() for p in problems[:5])
+
+
+class Reconciler:
+    def __init__(self, kube: Kube, trainer: TrainerConfig, metrics: Metrics):
+        self.kube, self.trainer, self.metrics = kube, trainer, metrics
+        self.locks: dict[tuple[str, str], asyncio.Lock] = collections.defaultdict(asyncio.Lock)
+        self.written: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+        """(uid, status) this operator last wrote, per job: newer than the watch may have shown yet."""
+        self.failed_create: dict[tuple[str, str], str] = {}
+        """Last FailedCreate event message per (namespace, training Job name)."""
+
+    # -- entry points ----------------------------------------------------------------------------------
+
+    async def ensure(self, body: dict[str, Any], indexes: dict[str, Any]) -> None:
+        """The create/resume/update path: everything a FineTuneJob needs, then its status."""
+        meta = body["metadata"]
+        began = time.monotonic()
+        async with self.locks[(meta["namespace"], meta["name"])]:
+            try:
+                await self._ensure(body, indexes)
+            finally:
+                self.metrics.reconcile_seconds.observe(time.monotonic() - began)
+
+    async def refresh(self, namespace: str, label: str, indexes: dict[str, Any]) -> None:
+        """A child changed: recompute the status of the FineTuneJob it belongs to."""
+        body = first(indexes.get("ftj_index"), (namespace, label))
+        if body is None:
+            return
+        async with self.locks[(namespace, body["metadata"]["name"])]:
+            job_obj = first(indexes.get("job_index"), (namespace, label))
+            if job_obj is None:
+                return  # nothing created yet: ensure() reports
+            await self._report(body, job_obj, indexes)
+
+    async def upstream_changed(self, body: dict[str, Any], indexes: dict[str, Any]) -> None:
+        """A job that others start from changed (appeared, progressed, finished, went): reconcile the jobs
+        waiting for it (they start when it succeeds; their message says what it is doing meanwhile)."""
+        meta = body["metadata"]
+        waiting = indexes.get("ftj_downstream")
+        if waiting is None or (meta["namespace"], meta["name"]) not in waiting:
+            return
+        for name in list(waiting[(meta["namespace"], meta["name"])]):
+            down = first(indexes.get("ftj_index"), ftj_key(meta["namespace"], name))
+            if down is not None and (down.get("status") or {}).get("reason") == "WaitingForUpstream":
+                await self.ensure(down, indexes)
+
+    def forget(self, namespace: str, name: str) -> None:
+        self.written.pop((namespace, name), None)
+        self.locks.pop((namespace, name), None)
+        self.metrics.set_phase(namespace, name, None)
+
+    # -- the steps -------------------------------------------------------------------------------------
+
+    async def _ensure(self, body: dict[str, Any], indexes: dict[str, Any]) -> None:
+        meta = body["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        job, problem = parse(body)
+        if job is None:
+            self.metrics.error("invalid_spec")
+            await self._write(body, Verdict("Failed", "InvalidSpec", f"the spec cannot run: {problem}"))
+            return
+        job_obj = first(indexes.get("job_index"), ftj_key(ns, name))
+        status = self._status(body)
+        if job_obj is None and status.get("phase") in TERMINAL and (
+                status.get("trainingJob") or status.get("reason") not in NOTHING_CREATED):
+            return  # finished: only its children may expire; it never trains again, whatever is re-applied
+        if job_obj is None:
+            from_jobs = await self._upstream(body, job, indexes)
+            if from_jobs is None:
+                return
+            job_obj = await self._create_children(body, job, from_jobs)
+            if job_obj is None:
+                return
+            kopf.event(self._ref(body), type="Normal", reason="Created",
+                       message=f"created training Job {job_obj['metadata']['name']}")
+        elif self._spec_matches(body, job_obj):
+            job_obj = await self._apply_suspend(job, job_obj)
+        await self._report(body, job_obj, indexes)
+
+    async def _upstream(self, body: dict[str, Any], job: FineTuneJob,
+                        indexes: dict[str, Any]) -> dict[str, str] | None:
+        """{fromJob: its model URI}, {} without fromJob, or None when the job must wait or fail."""
+        upstream = job.spec.base_model.from_job
+        if not upstream:
+            return {}
+        up = first(indexes.get("ftj_index"), ftj_key(body["metadata"]["namespace"], upstream))
+        up_status = (up or {}).get("status") or {}
+        phase = up_status.get("phase")
+        if phase == "Succeeded":
+            uri = (up_status.get("model") or {}).get("uri") or ((up.get("spec") or {}).get("output") or {}).get("uri")
+            if uri:
+                return {upstream: uri}
+        if phase == "Failed":
+            await self._write(body, Verdict(
+                "Failed", "UpstreamFailed",
+                f"baseModel.fromJob {upstream!r} failed ({up_status.get('reason')}: {up_status.get('message')}); "
+                "nothing was created"))
+            return None
+        why = "does not exist yet" if up is None else f"is {phase or 'new'}"
+        await self._write(body, Verdict(
+            "Pending", "WaitingForUpstream",
+            f"waiting for FineTuneJob {upstream!r} (baseModel.fromJob) to succeed: it {why}"))
+        return None
+
+    async def _create_children(self, body: dict[str, Any], job: FineTuneJob,
+                               from_jobs: dict[str, str]) -> dict[str, Any] | None:
+        ns = body["metadata"]["namespace"]
+        first_wave = [builders.build_service_account(body), builders.build_config_map(body), builders.build_role(body)]
+        try:
+            # The Role before its binding (the API server checks a binding against the Role it names), and the
+            # Job last: a Job that exists means every other child does (the operator may be killed anywhere).
+            await asyncio.gather(*(self._create(m["kind"], ns, m) for m in first_wave))
+            await self._create("RoleBinding", ns, builders.build_role_binding(body))
+            job_obj = await self._create("Job", ns, builders.build_job(body, job, self.trainer, from_jobs))
+        except ApiError as exc:
+            self.metrics.error(f"api_{exc.status}")
+            if exc.status in RETRYABLE or exc.status == 403:  # 403: the operator's RBAC, not the user's spec
+                await self._write(body, Verdict("Pending", "CreatingChildren",
+                                                f"creating the children failed, retrying: {exc.message}"))
+                raise
+            await self._write(body, Verdict("Failed", "ChildRejected",
+                                            f"the API server refused a child of this job: {exc.message}"))
+            return None
+        return job_obj
+
+    async def _create(self, kind: str, ns: str, manifest: dict[str, Any]) -> Any:
+        """Create a child; if it exists (409), return the existing one, which must be this job's."""
+        try:
+            created = await self.kube.post(path(kind, ns), manifest)
+            self.metrics.created.labels(kind=kind).inc()
+            return created
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+        existing = await self.kube.get(path(kind, ns, manifest["metadata"]["name"]))
+        owners = [o.get("uid") for o in existing["metadata"].get("ownerReferences") or []]
+        if manifest["metadata"]["ownerReferences"][0]["uid"] not in owners:
+            # Left by an earlier FineTuneJob of the same name: the garbage collector is deleting it.
+            raise kopf.TemporaryError(f"{kind} {existing['metadata']['name']} of an earlier FineTuneJob with this "
+                                      "name is still being deleted", delay=2)
+        return existing
+
+    def _spec_matches(self, body: dict[str, Any], job_obj: dict[str, Any]) -> bool:
+        made_from = (job_obj["metadata"].get("annotations") or {}).get(names.ANNOTATION_SPEC_HASH)
+        return made_from == builders.spec_hash(body.get("spec") or {})
+
+    async def _apply_suspend(self, job: FineTuneJob, job_obj: dict[str, Any]) -> dict[str, Any]:
+        """spec.runPolicy.suspend onto the Job. With a Kueue queue, resuming is Kueue's (admission)."""
+        want = job.spec.run_policy.suspend
+        have = bool((job_obj.get("spec") or {}).get("suspend"))
+        if want == have or (not want and job.spec.scheduling.queue_name):
+            return job_obj
+        if self._finished(job_obj):
+            return job_obj
+        meta = job_obj["metadata"]
+        return await self.kube.patch(path("Job", meta["namespace"], meta["name"]), {"spec": {"suspend": want}})
+
+    @staticmethod
+    def _finished(job_obj: dict[str, Any]) -> bool:
+        return any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+                   for c in (job_obj.get("status") or {}).get("conditions") or [])
+
+    async def _report(self, body: dict[str, Any], job_obj: dict[str, Any], indexes: dict[str, Any]) -> None:
+        ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        label = names.label_value(name)
+        pods_index = indexes.get("pod_index")
+        pods = list(pods_index[(ns, label)]) if pods_index is not None and (ns, label) in pods_index else []
+        user_suspend = bool(((body.get("spec") or {}).get("runPolicy") or {}).get("suspend"))
+        seen = observe(job_obj, pods, user_suspend=user_suspend,
+                       failed_create=self.failed_create.get((ns, job_obj["metadata"]["name"])))
+        verdict = Verdict(seen.phase, seen.reason, seen.message, created=True,
+                          training_job=job_obj["metadata"]["name"], start_time=seen.start_time,
+                          completion_time=seen.completion_time, model=seen.model)
+        if not self._spec_matches(body, job_obj):
+            verdict = verdict.with_refusal(REFUSAL)
+        await self._write(body, verdict)
+
+    # -- status ----------------------------------------------------------------------------------------
+
+    def _status(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The job's status, with the operator's fields as this operator last wrote them."""
+        meta = body["metadata"]
+        status = dict(body.get("status") or {})
+        mine = self.written.get((meta["namespace"], meta["name"]))
+        if mine is not None and mine[0] == meta["uid"]:
+            status.update({k: v for k, v in mine[1].items() if k in OWNED})
+        return status
+
+    async def _write(self, body: dict[str, Any], verdict: Verdict) -> None:
+        meta = body["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        old = self._status(body)
+        patch = status_patch(old, verdict, meta.get("generation"))
+        self.metrics.set_phase(ns, name, verdict.phase)
+        if not needs_patch(old, patch):
+            return
+        updated = await self.kube.patch(path("FineTuneJob", ns, name, "status"), {"status": patch})
+        self.written[(ns, name)] = (meta["uid"], (updated or {}).get("status") or patch)
+        stalled_before = any(c.get("type") == "Stalled" and c.get("reason") == "SpecChangeRefused"
+                             for c in old.get("conditions") or [])
+        if verdict.refused_change and not stalled_before:
+            kopf.event(self._ref(body), type="Warning", reason="SpecChangeRefused", message=verdict.refused_change)
+        if (old.get("phase"), old.get("reason")) != (verdict.phase, verdict.reason):
+            log.info("%s/%s: %s %s: %s", ns, name, verdict.phase, verdict.reason, verdict.message)
+            kind = "Warning" if verdict.reason in WARNING_REASONS else "Normal"
+            kopf.event(self._ref(body), type=kind, reason=verdict.reason,
+                       message=f"{verdict.phase}: {verdict.message}"[:1024])
+
+    @staticmethod
+    def _ref(body: dict[str, Any]) -> dict[str, Any]:
+        meta = body["metadata"]
+        return {"apiVersion": API_VERSION, "kind": KIND,
+                "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]}}

@@ -1,0 +1,114 @@
+"""Names and labels that the operator, the trainer and the SDK share.
+
+Import-light on purpose (no kubernetes client, no kopf, no TensorFlow): the trainer reads it inside the
+pod, the SDK at the command line, the operator when it builds children.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from .uris import DEFAULT_PVC_ROOT, PVC_ROOT_ENV
+
+GROUP = "headstart.dev"
+
+# -- labels and annotations on every child of a FineTuneJob -------------------------------------------------
+#: The FineTuneJob a child belongs to (its name, shortened by :func:`label_value` past 63 characters).
+LABEL_FINETUNEJOB = "headstart.dev/finetunejob"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "headstart-operator"
+LABEL_NAME = "app.kubernetes.io/name"
+APP_NAME = "headstart"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+COMPONENT_TRAINER = "trainer"
+#: sha256 (shortened) of the spec a child was built from; a different spec later is a refused change.
+ANNOTATION_SPEC_HASH = "headstart.dev/spec-hash"
+#: Kueue's label: the LocalQueue a Job is submitted to.
+LABEL_KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
+
+# -- kopf's own bookkeeping on FineTuneJobs (annotations only; no status.kopf) ----------------------------
+KOPF_PREFIX = "operator.headstart.dev"
+FINALIZER = f"{KOPF_PREFIX}/finalizer"
+
+# -- the training pod ------------------------------------------------------------------------------------------
+CONTAINER_NAME = "trainer"
+#: Key of the rendered FineTuneJob (YAML) in the job's ConfigMap, and where it is mounted.
+CONFIGMAP_KEY = "job.yaml"
+JOB_MOUNT_DIR = "/etc/headstart"
+JOB_FILE = f"{JOB_MOUNT_DIR}/{CONFIGMAP_KEY}"
+TRAINER_MODULE = "headstart.trainer"
+ENV_PVC_ROOT = PVC_ROOT_ENV
+PVC_ROOT = DEFAULT_PVC_ROOT
+ENV_KERAS_HOME = "KERAS_HOME"
+ENV_TFDS_DATA_DIR = "TFDS_DATA_DIR"
+KERAS_CACHE_DIR = "/cache/keras"
+TFDS_CACHE_DIR = "/cache/tensorflow_datasets"
+#: The FineTuneJob whose status the in-pod reporter patches; reporting is on when both are set.
+ENV_JOB_NAME = "HEADSTART_FINETUNEJOB_NAME"
+ENV_JOB_NAMESPACE = "HEADSTART_FINETUNEJOB_NAMESPACE"
+#: Where the trainer leaves its small JSON result for the operator (the container's termination message).
+TERMINATION_LOG = "/dev/termination-log"
+ENV_TERMINATION_LOG = "HEADSTART_TERMINATION_LOG"
+
+K8S_NAME_MAX = 63
+_HASH_CHARS = 8
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:_HASH_CHARS]
+
+
+def shorten(name: str, limit: int = K8S_NAME_MAX) -> str:
+    """``name`` if it fits ``limit``, else a prefix and a short hash of the whole (deterministic, unique
+    for all practical purposes, a valid DNS label)."""
+    if len(name) <= limit:
+        return name
+    keep = limit - _HASH_CHARS - 1
+    return f"{name[:keep].rstrip('-.')}-{_short_hash(name)}"
+
+
+def child_name(job_name: str, suffix: str = "") -> str:
+    """Name of a child of FineTuneJob ``job_name``: ``<job>`` or ``<job>-<suffix>``, at most 63 characters.
+
+    The 63-character limit (a Job's name becomes a pod label value) is met by cutting the job's name and
+    adding a hash of the full name, so two long names sharing a prefix never collide."""
+    full = f"{job_name}-{suffix}" if suffix else job_name
+    if len(full) <= K8S_NAME_MAX:
+        return full
+    tail = f"-{_short_hash(full)}" + (f"-{suffix}" if suffix else "")
+    return f"{job_name[:K8S_NAME_MAX - len(tail)].rstrip('-.')}{tail}"
+
+
+def job_name_for(job_name: str) -> str:
+    """The batch/v1 Job that trains FineTuneJob ``job_name`` (the same name when it fits)."""
+    return child_name(job_name)
+
+
+def configmap_name_for(job_name: str) -> str:
+    """The ConfigMap holding the rendered job."""
+    return child_name(job_name, "spec")
+
+
+def service_account_name_for(job_name: str) -> str:
+    """The training pod's ServiceAccount, and the Role and RoleBinding that let it patch status."""
+    return child_name(job_name, "trainer")
+
+
+def label_value(job_name: str) -> str:
+    """The value of :data:`LABEL_FINETUNEJOB` for a job (label values are at most 63 characters)."""
+    return shorten(job_name)
+
+
+def child_labels(job_name: str) -> dict[str, str]:
+    """Labels every child of a FineTuneJob carries."""
+    return {
+        LABEL_FINETUNEJOB: label_value(job_name),
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_NAME: APP_NAME,
+        LABEL_COMPONENT: COMPONENT_TRAINER,
+    }
+
+
+def selector_for(job_name: str) -> str:
+    """Label selector of a FineTuneJob's children (for kubectl -l and list calls)."""
+    return f"{LABEL_FINETUNEJOB}={label_value(job_name)},{LABEL_MANAGED_BY}={MANAGED_BY}"

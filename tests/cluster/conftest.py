@@ -1,0 +1,71 @@
+"""Fixtures of Headstart's cluster tests: the CRD installed, the operator's RBAC from deploy/, and the
+operator itself running under that RBAC (session-wide, restartable by a test)."""
+
+from __future__ import annotations
+
+import pytest
+from controlplane.waiting import wait_for
+from kubernetes import client
+from operator_support import (
+    OPERATOR_NS,
+    OPERATOR_SA,
+    REPO,
+    Jobs,
+    OperatorProcess,
+    service_account_token,
+    token_kubeconfig,
+)
+
+DEPLOY = REPO / "deploy"
+
+
+@pytest.fixture(scope="session")
+def crd_installed(api_client, kubectl):
+    """deploy/crds applied, Established and served."""
+    kubectl("apply", "-f", str(DEPLOY / "crds"))
+    ext = client.ApiextensionsV1Api(api_client)
+
+    def established() -> bool:
+        conds = ext.read_custom_resource_definition("finetunejobs.headstart.dev").status.conditions or []
+        return any(c.type == "Established" and c.status == "True" for c in conds)
+
+    wait_for(established, "FineTuneJob CRD Established", 30)
+    custom = client.CustomObjectsApi(api_client)
+    wait_for(lambda: custom.list_cluster_custom_object("headstart.dev", "v1alpha1", "finetunejobs") is not None,
+             "FineTuneJobs served", 30)
+
+
+@pytest.fixture(scope="session")
+def operator_rbac(crd_installed, kubectl):
+    """The operator's namespace, ServiceAccount, ClusterRole and binding, exactly as deploy/ has them."""
+    kubectl("apply", "-f", str(DEPLOY / "namespace.yaml"), "-f", str(DEPLOY / "rbac.yaml"))
+    return OPERATOR_NS, OPERATOR_SA
+
+
+@pytest.fixture(scope="session")
+def operator(operator_rbac, kubeconfig, kubectl, tmp_path_factory):
+    """The operator as a subprocess whose only credential is its ServiceAccount's token."""
+    workdir = tmp_path_factory.mktemp("operator")
+    token = service_account_token(kubectl, *operator_rbac)
+    proc = OperatorProcess(token_kubeconfig(kubeconfig, token, workdir / "operator.kubeconfig"), workdir)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def jobs(operator, api_client, namespace) -> Jobs:
+    """FineTuneJobs in this test's namespace, with the operator running."""
+    return Jobs(api_client, namespace)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failed operator test, show the end of the operator's log."""
+    outcome = yield
+    report = outcome.get_result()
+    proc = item.funcargs.get("operator") if hasattr(item, "funcargs") else None
+    if report.failed and isinstance(proc, OperatorProcess):
+        report.sections.append(("operator log (tail)", proc.log_tail()))

@@ -1,0 +1,232 @@
+"""Helpers of the operator's cluster tests (a uniquely named module, as trainer_support is): the operator as a
+subprocess under its own ServiceAccount, kubeconfigs holding a ServiceAccount token, a kubelet's status writes
+with the termination message, and FineTuneJob shortcuts.
+
+The operator runs exactly as in a pod: ``python -m headstart.operator`` with a kubeconfig whose only
+credential is a token of ``headstart-system/headstart-operator`` (deploy/rbac.yaml), so a permission that
+deploy/ lacks fails a test. The same class will run it beside a real node (kubelet) later.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+from controlplane.processes import die_with_parent, free_port, http_ok, tail_lines
+from controlplane.waiting import wait_for
+from kubernetes import client
+
+REPO = Path(__file__).resolve().parents[2]
+GROUP, VERSION, PLURAL = "headstart.dev", "v1alpha1", "finetunejobs"
+OPERATOR_NS, OPERATOR_SA = "headstart-system", "headstart-operator"
+STRATEGIC = "application/strategic-merge-patch+json"
+TRAINER_IMAGE = os.environ.get("HEADSTART_TEST_TRAINER_IMAGE", "headstart-trainer:test")
+
+
+def token_kubeconfig(admin_kubeconfig: Path, token: str, path: Path) -> Path:
+    """A kubeconfig for the same API server whose only credential is ``token``."""
+    admin = yaml.safe_load(admin_kubeconfig.read_text())
+    cluster = admin["clusters"][0]["cluster"]
+    config = {
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "headstart", "cluster": cluster}],
+        "users": [{"name": "sa", "user": {"token": token}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "headstart", "user": "sa"}}],
+        "current-context": "sa",
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+def ca_file(admin_kubeconfig: Path, path: Path) -> Path:
+    admin = yaml.safe_load(admin_kubeconfig.read_text())
+    path.write_bytes(base64.b64decode(admin["clusters"][0]["cluster"]["certificate-authority-data"]))
+    return path
+
+
+def service_account_token(kubectl, namespace: str, name: str, hours: int = 2) -> str:
+    return kubectl("create", "token", name, "-n", namespace, f"--duration={hours}h").stdout.strip()
+
+
+class OperatorProcess:
+    """``python -m headstart.operator --all-namespaces`` as a child process, logging to a file."""
+
+    def __init__(self, kubeconfig: Path, workdir: Path, extra_args: tuple[str, ...] = ()):
+        self.kubeconfig, self.workdir, self.extra_args = kubeconfig, workdir, extra_args
+        self.log_path = workdir / "operator.log"
+        self.proc: subprocess.Popen | None = None
+        self.liveness_port = self.metrics_port = 0
+        self.starts = 0
+
+    def start(self, timeout: float = 60.0) -> OperatorProcess:
+        self.liveness_port, self.metrics_port = free_port(), free_port()
+        argv = [sys.executable, "-m", "headstart.operator", "--all-namespaces",
+                f"--liveness-port={self.liveness_port}", f"--metrics-port={self.metrics_port}",
+                "--bind-address=127.0.0.1", f"--trainer-image={TRAINER_IMAGE}", "--image-pull-policy=IfNotPresent",
+                *self.extra_args]
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        env.pop("KUBERNETES_SERVICE_HOST", None)  # never mistake the test machine for a pod
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            log.write(f"--- start {self.starts + 1} ---\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                         env=env, cwd=str(REPO), preexec_fn=die_with_parent)
+        self.starts += 1
+        healthy = http_ok(f"http://127.0.0.1:{self.liveness_port}/healthz")
+        wait_for(lambda: self._alive_or_raise() and healthy(), "the operator's /healthz", timeout)
+        return self
+
+    def _alive_or_raise(self) -> bool:
+        if self.proc is None or self.proc.poll() is not None:
+            code = None if self.proc is None else self.proc.returncode
+            raise AssertionError(f"the operator exited ({code}):\n{self.log_tail()}")
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL, as the OOM killer or a node failure would."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self, grace: float = 15.0) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=grace)
+
+    def log_tail(self, lines: int = 60) -> str:
+        return tail_lines(self.log_path, lines)
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
+            return resp.read().decode()
+
+    def metric(self, name: str, labels: str = "") -> float:
+        """The value of one sample, e.g. metric('headstart_finetunejobs', 'phase="Running"')."""
+        wanted = f"{name}{{{labels}}}" if labels else name
+        for line in self.metrics().splitlines():
+            if line.startswith(wanted + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def reconciles(self) -> float:
+        return self.metric("headstart_reconcile_seconds_count")
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def finish_pod(api: client.ApiClient, namespace: str, name: str, exit_code: int, message: str = "",
+               reason: str | None = None) -> None:
+    """Write a terminated trainer container as a kubelet would: exit code, reason and termination message."""
+    core = client.CoreV1Api(api)
+    pod = core.read_namespaced_pod(name, namespace)
+    phase = "Succeeded" if exit_code == 0 else "Failed"
+    now = _now()
+    terminated = {"exitCode": exit_code, "reason": reason or ("Completed" if exit_code == 0 else "Error"),
+                  "startedAt": now, "finishedAt": now}
+    if message:
+        terminated["message"] = message
+    status = {
+        "phase": phase, "hostIP": "127.0.0.1", "podIP": "127.0.0.1", "startTime": now,
+        "conditions": [{"type": t, "status": s, "lastTransitionTime": now} for t, s in (
+            ("PodScheduled", "True"), ("Initialized", "True"), ("ContainersReady", "False"), ("Ready", "False"))],
+        "containerStatuses": [{"name": c.name, "image": c.image, "imageID": "", "ready": False, "restartCount": 0,
+                               "started": False, "state": {"terminated": terminated}} for c in pod.spec.containers],
+    }
+    core.patch_namespaced_pod_status(name, namespace, {"status": status}, _content_type=STRATEGIC)
+
+
+class Jobs:
+    """FineTuneJobs and their children in one namespace, as the admin sees them."""
+
+    def __init__(self, api: client.ApiClient, namespace: str):
+        self.api, self.ns = api, namespace
+        self.custom = client.CustomObjectsApi(api)
+        self.batch = client.BatchV1Api(api)
+        self.core = client.CoreV1Api(api)
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.custom.create_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, body)
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self.custom.get_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name)
+
+    def patch_spec(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        return self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name, {"spec": spec},
+                                                          _content_type="application/merge-patch+json")
+
+    def delete(self, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name)
+
+    def status(self, name: str) -> dict[str, Any]:
+        return self.get(name).get("status") or {}
+
+    def condition(self, name: str, kind: str) -> dict[str, Any]:
+        return next((c for c in self.status(name).get("conditions") or [] if c["type"] == kind), {})
+
+    def wait_status(self, name: str, what: str, test, timeout: float = 30.0) -> dict[str, Any]:
+        """Wait until test(status) holds; return that status."""
+        def check():
+            status = self.status(name)
+            return status if test(status) else None
+        return wait_for(check, f"FineTuneJob {self.ns}/{name}: {what}", timeout)
+
+    def wait_phase(self, name: str, phase: str, reason: str | None = None, timeout: float = 30.0) -> dict:
+        return self.wait_status(name, f"phase {phase} reason {reason}", lambda s: s.get("phase") == phase and (
+            reason is None or s.get("reason") == reason), timeout)
+
+    def training_job(self, name: str, timeout: float = 30.0) -> client.V1Job:
+        return wait_for(lambda: self.batch.read_namespaced_job(name, self.ns), f"Job {self.ns}/{name}", timeout)
+
+    def pods(self, name: str) -> list[client.V1Pod]:
+        return self.core.list_namespaced_pod(self.ns, label_selector=f"headstart.dev/finetunejob={name}").items
+
+    def live_pod(self, name: str, timeout: float = 30.0) -> client.V1Pod:
+        def find():
+            live = [p for p in self.pods(name) if not p.metadata.deletion_timestamp
+                    and p.status.phase in ("Pending", "Running")]
+            return live[0] if live else None
+        return wait_for(find, f"a live training pod of {self.ns}/{name}", timeout)
+
+    def events(self, name: str) -> list[client.CoreV1Event]:
+        return self.core.list_namespaced_event(
+            self.ns, field_selector=f"involvedObject.name={name},involvedObject.kind=FineTuneJob").items
+
+    def wait_event(self, name: str, reason: str, timeout: float = 30.0) -> client.CoreV1Event:
+        return wait_for(lambda: next((e for e in self.events(name) if e.reason == reason), None),
+                        f"event {reason} on FineTuneJob {self.ns}/{name}", timeout)
+
+
+def job_manifest(name: str, **spec_changes: Any) -> dict[str, Any]:
+    """A small valid FineTuneJob (image folder in a bucket, one stage, no GPU) with ``spec_changes`` applied.
+
+    Bucket URIs, not pvc://: this control plane has no volume binder, so a pod naming a claim is never
+    scheduled (tests that need claims say so). No GPU unless asked: the session's 16 fake GPUs are shared by
+    every test, and a deleted namespace's pods free theirs only when the Job controller lets them go."""
+    spec: dict[str, Any] = {
+        "baseModel": {"application": "MobileNetV2", "weights": "none"},
+        "dataset": {"imageFolder": {"uri": "s3://data/photos"}, "splits": {"validation": 0.2}},
+        "stages": [{"name": "head", "trainBase": "none", "epochs": 2,
+                    "optimizer": {"type": "Adam", "learningRate": 0.001}}],
+        "output": {"uri": f"s3://models/{name}"},
+        "resources": {"gpus": 0},
+    }
+    spec.update(spec_changes)
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "FineTuneJob", "metadata": {"name": name}, "spec": spec}

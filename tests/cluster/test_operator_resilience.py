@@ -1,0 +1,91 @@
+"""The operator killed and restarted mid-work, deletion cascading, finished jobs never retrained, metrics."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+from controlplane.kubelet import reap_pods
+from controlplane.waiting import wait_for
+from kubernetes import client
+from operator_support import finish_pod, job_manifest
+
+from headstart.api import names
+
+
+def test_sigkill_while_creating_20_jobs_leaves_no_duplicates(operator, jobs, api_client, namespace):
+    names_ = [f"batch-{i:02d}" for i in range(20)]
+    batch = client.BatchV1Api(api_client)
+    with ThreadPoolExecutor(4) as pool:
+        creating = pool.map(lambda n: jobs.create(job_manifest(n)), names_)
+        wait_for(lambda: batch.list_namespaced_job(namespace).items, "the first training Job", 30)
+        operator.kill()  # in the middle: some jobs have children, some part of them, some none
+        list(creating)
+    left = len(batch.list_namespaced_job(namespace).items)
+    operator.start()
+    for name in names_:
+        jobs.wait_status(name, "created and reported", lambda s: s.get("trainingJob") and s.get("phase") == "Pending",
+                         timeout=90)
+    core, rbac = client.CoreV1Api(api_client), client.RbacAuthorizationV1Api(api_client)
+    selector = f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
+    for listing, suffix in ((batch.list_namespaced_job, ""), (core.list_namespaced_config_map, "-spec"),
+                            (core.list_namespaced_service_account, "-trainer"),
+                            (rbac.list_namespaced_role, "-trainer"), (rbac.list_namespaced_role_binding, "-trainer")):
+        found = sorted(o.metadata.name for o in listing(namespace, label_selector=selector).items)
+        assert found == [n + suffix for n in names_], listing.__name__
+    pods = core.list_namespaced_pod(namespace, label_selector=selector).items
+    per_job = sorted(p.metadata.labels[names.LABEL_FINETUNEJOB] for p in pods)
+    assert per_job == names_  # one pod each: no Job was created twice
+    print(f"{left} of 20 training Jobs existed when the operator was killed")
+
+
+def test_delete_removes_every_child(jobs, api_client, kubelet, namespace):
+    jobs.create(job_manifest("gone"))
+    pod = jobs.live_pod("gone")
+    kubelet.wait_scheduled(namespace, pod.metadata.name)
+    jobs.wait_phase("gone", "Pending", "ContainerCreating")
+    jobs.delete("gone")
+    core, batch = client.CoreV1Api(api_client), client.BatchV1Api(api_client)
+    rbac = client.RbacAuthorizationV1Api(api_client)
+    selector = names.selector_for("gone")
+
+    def children() -> list[str]:
+        reap_pods(api_client, namespace)  # what the kubelet does for a deleted pod
+        lists = (batch.list_namespaced_job, core.list_namespaced_config_map, core.list_namespaced_service_account,
+                 rbac.list_namespaced_role, rbac.list_namespaced_role_binding, core.list_namespaced_pod)
+        return [o.metadata.name for listing in lists for o in listing(namespace, label_selector=selector).items]
+
+    wait_for(lambda: not children(), "every child garbage-collected", 60)
+    ftjs = client.CustomObjectsApi(api_client).list_namespaced_custom_object(
+        "headstart.dev", "v1alpha1", namespace, "finetunejobs")["items"]
+    assert not ftjs  # no finalizer held it
+
+
+def test_a_finished_job_is_never_trained_again(operator, jobs, api_client, kubelet, namespace):
+    manifest = job_manifest("once", runPolicy={"ttlSecondsAfterFinished": 0})
+    jobs.create(manifest)
+    pod = jobs.live_pod("once")
+    kubelet.wait_scheduled(namespace, pod.metadata.name)
+    finish_pod(api_client, namespace, pod.metadata.name, 0, json.dumps({"model": {"uri": "pvc://models/once"}}))
+    jobs.wait_phase("once", "Succeeded", timeout=60)
+    batch = client.BatchV1Api(api_client)
+    wait_for(lambda: not batch.list_namespaced_job(namespace).items, "the finished Job to expire (ttl 0)", 60)
+    # Restarting the operator (which resumes every FineTuneJob in the cluster) must not retrain it.
+    operator.stop()
+    operator.start()
+    everywhere = client.CustomObjectsApi(api_client).list_cluster_custom_object(
+        "headstart.dev", "v1alpha1", "finetunejobs")["items"]
+    wait_for(lambda: operator.reconciles() >= len(everywhere), f"the operator to resume {len(everywhere)} jobs", 90)
+    status = jobs.status("once")
+    assert status["phase"] == "Succeeded" and status["model"]["uri"] == "pvc://models/once"
+    assert not batch.list_namespaced_job(namespace).items
+
+
+def test_healthz_and_metrics(operator, jobs):
+    jobs.create(job_manifest("counted", resources={"gpus": 16}))
+    jobs.wait_phase("counted", "Pending", "InsufficientGPU", timeout=60)
+    assert operator.metric("headstart_finetunejobs", 'phase="Pending"') >= 1
+    assert operator.reconciles() >= 1
+    assert operator.metric("headstart_children_created_total", 'kind="Job"') >= 1
+    text = operator.metrics()
+    assert "headstart_reconcile_seconds_bucket" in text and "headstart_operator_errors_total" in text

@@ -1,0 +1,92 @@
+"""deploy/ as files: the Argo CD health check (run in a real Lua), RBAC without wildcards, the Deployment's
+hardening. (tests/cluster/test_operator_deploy.py applies them to the real API server.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+LUA = (DEPLOY / "argocd" / "finetunejob-health.lua").read_text()
+
+
+def health(obj: dict) -> tuple[str, str]:
+    import lupa
+    runtime = lupa.LuaRuntime(unpack_returned_tuples=True)
+
+    def to_lua(value):
+        if isinstance(value, dict):
+            return runtime.table_from({k: to_lua(v) for k, v in value.items()})
+        if isinstance(value, list):
+            return runtime.table_from([to_lua(v) for v in value])
+        return value
+
+    script = runtime.eval(f"function(obj)\n{LUA}\nend")
+    result = script(to_lua(obj))
+    return result["status"], result["message"]
+
+
+def ftj(status: dict | None, generation: int = 1) -> dict:
+    obj = {"metadata": {"name": "x", "generation": generation}, "spec": {}}
+    if status is not None:
+        obj["status"] = status
+    return obj
+
+
+@pytest.mark.parametrize("status, expected", [
+    (None, "Progressing"),
+    ({"phase": "Pending", "reason": "InsufficientGPU", "message": "waiting", "observedGeneration": 1},
+     "Progressing"),
+    ({"phase": "Running", "observedGeneration": 1}, "Progressing"),
+    ({"phase": "Succeeded", "observedGeneration": 1}, "Healthy"),
+    ({"phase": "Failed", "reason": "BadDataset", "message": "no folder", "observedGeneration": 1}, "Degraded"),
+    ({"phase": "Suspended", "observedGeneration": 1}, "Suspended"),
+    ({"phase": "Succeeded", "observedGeneration": 1,
+      "conditions": [{"type": "Stalled", "status": "True", "reason": "SpecChangeRefused", "message": "m"}]},
+     "Degraded"),
+    ({"phase": "Succeeded", "observedGeneration": 0}, "Progressing"),
+])
+def test_argocd_health_check(status, expected):
+    got, message = health(ftj(status))
+    assert got == expected, message
+
+
+def test_argocd_patch_carries_the_same_script():
+    patch = yaml.safe_load((DEPLOY / "argocd" / "argocd-cm-patch.yaml").read_text())
+    assert patch["data"]["resource.customizations.health.headstart.dev_FineTuneJob"] == LUA
+
+
+def docs(name: str) -> list[dict]:
+    return [d for d in yaml.safe_load_all((DEPLOY / name).read_text()) if d]
+
+
+def test_cluster_role_has_no_wildcards_and_no_delete():
+    role = next(d for d in docs("rbac.yaml") if d["kind"] == "ClusterRole")
+    for rule in role["rules"]:
+        for key in ("apiGroups", "resources", "verbs"):
+            assert "*" not in rule[key], rule
+        assert "delete" not in rule["verbs"] and "deletecollection" not in rule["verbs"]
+        assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"])
+
+
+def test_deployment_is_hardened():
+    dep = docs("deployment.yaml")[0]
+    spec = dep["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    pod = spec["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    c = pod["containers"][0]
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["resources"]["requests"]
+    assert c["command"] == ["python", "-m", "headstart.operator"]
+
+
+def test_kustomization_lists_every_manifest():
+    kust = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+    assert set(kust["resources"]) == {"namespace.yaml", "crds/headstart.dev_finetunejobs.yaml", "rbac.yaml",
+                                      "deployment.yaml"}
