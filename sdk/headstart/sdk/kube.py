@@ -96,7 +96,8 @@ def translate(exc: BaseException, what: str) -> HeadstartError:
     if isinstance(exc, ApiException):
         status, message = exc.status, api_message(exc)
         if status == 404:
-            if _details(exc).get("name") is None and "could not find the requested resource" in message:
+            # a missing object is a Status naming it; an API group nobody serves is a bare "page not found"
+            if _details(exc).get("name") is None:
                 return CrdNotInstalled("this cluster serves no FineTuneJobs (headstart.dev/v1alpha1): install "
                                        "the CRD with `headstart crd | kubectl apply -f -` or `kubectl apply -k "
                                        "deploy/`")
