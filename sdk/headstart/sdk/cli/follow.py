@@ -52,7 +52,9 @@ def watch(
     kubeconfig: Path | None = KUBECONFIG, context: str | None = CONTEXT, namespace: str | None = NAMESPACE,
     local: bool = LOCAL,
 ) -> None:
-    """Follow a job live until it ends: a bar per stage, metrics, phase and reason.
+    """Follow a job live until it ends.
+
+    A bar per stage, the metrics, the phase and why it waits.
 
     Exit 0 when it succeeds, 1 when it fails, 3 on timeout. The live view goes to standard error, the final
     line to standard output."""
@@ -75,7 +77,9 @@ def logs(
     kubeconfig: Path | None = KUBECONFIG, context: str | None = CONTEXT, namespace: str | None = NAMESPACE,
     local: bool = LOCAL,
 ) -> None:
-    """Print the trainer's log (of the newest training pod; with -f, of every pod in turn)."""
+    """Print the trainer's log.
+
+    Of the newest training pod; with -f, of every pod in turn until the job ends."""
     with reported("logs"):
         for line in client(kubeconfig, context, namespace, local).logs(name, follow=follow):
             typer.echo(line)
@@ -89,7 +93,9 @@ def fetch(
     kubeconfig: Path | None = KUBECONFIG, context: str | None = CONTEXT, namespace: str | None = NAMESPACE,
     local: bool = LOCAL,
 ) -> None:
-    """Download a job's model, every artifact checked against its manifest.
+    """Download a job's model, verified.
+
+    Every artifact is checked against its manifest's sha256.
 
     From s3://, gs:// and file:// directly, from pvc:// through a short-lived helper pod. Nothing is left in
     the folder unless all of it checks out."""

@@ -80,7 +80,9 @@ def init(
     file: Path | None = typer.Option(None, "--file", "-f", help="Write here instead of standard output."),
     force: bool = typer.Option(False, "--force", help="Replace FILE if it exists."),
 ) -> None:
-    """Write a FineTuneJob manifest (the recipe's two stages) from flags; it passes `headstart validate`."""
+    """Write a FineTuneJob manifest from flags.
+
+    The recipe's two stages (frozen head, then fine-tuning); the result passes `headstart validate`."""
     import yaml
 
     from headstart.api import check_document

@@ -30,7 +30,9 @@ def submit(
     kubeconfig: Path | None = KUBECONFIG, context: str | None = CONTEXT, namespace: str | None = NAMESPACE,
     local: bool = LOCAL,
 ) -> None:
-    """Create a FineTuneJob from a manifest (checked first, as `headstart validate` does)."""
+    """Create a FineTuneJob from a manifest.
+
+    The manifest is checked first, as `headstart validate` does."""
     with reported("submit"):
         sdk = client(kubeconfig, context, namespace, local)
         name = sdk.submit(file)
@@ -66,7 +68,9 @@ def get(
     kubeconfig: Path | None = KUBECONFIG, context: str | None = CONTEXT, namespace: str | None = NAMESPACE,
     local: bool = LOCAL,
 ) -> None:
-    """Show one FineTuneJob: a table row, or the whole object (-o json|yaml)."""
+    """Show one FineTuneJob.
+
+    A table row, or the whole object with -o json|yaml."""
     check_output(output, "get")
     with reported("get"):
         job = client(kubeconfig, context, namespace, local).get(name)
@@ -101,7 +105,9 @@ def delete(
     kubeconfig: Path | None = KUBECONFIG, context: str | None = CONTEXT, namespace: str | None = NAMESPACE,
     local: bool = LOCAL,
 ) -> None:
-    """Delete a FineTuneJob; its Job, pods and the rest go with it (its model stays in storage)."""
+    """Delete a FineTuneJob.
+
+    Its Job, pods and the rest go with it; its model stays in storage."""
     with reported("delete"):
         client(kubeconfig, context, namespace, local).delete(name)
         typer.echo(f"finetunejob/{name} deleted")
@@ -112,7 +118,9 @@ def suspend(
     kubeconfig: Path | None = KUBECONFIG, context: str | None = CONTEXT, namespace: str | None = NAMESPACE,
     local: bool = LOCAL,
 ) -> None:
-    """Suspend a job (spec.runPolicy.suspend: true): its pod stops; `resume` continues from the checkpoint."""
+    """Suspend a job: its pod stops.
+
+    Sets spec.runPolicy.suspend; `headstart resume` continues from the last checkpoint."""
     with reported("suspend"):
         client(kubeconfig, context, namespace, local).suspend(name)
         typer.echo(f"finetunejob/{name} suspended")
@@ -123,7 +131,9 @@ def resume(
     kubeconfig: Path | None = KUBECONFIG, context: str | None = CONTEXT, namespace: str | None = NAMESPACE,
     local: bool = LOCAL,
 ) -> None:
-    """Resume a suspended job; the trainer continues from its last checkpoint."""
+    """Resume a suspended job.
+
+    The trainer continues from its last checkpoint."""
     with reported("resume"):
         client(kubeconfig, context, namespace, local).resume(name)
         typer.echo(f"finetunejob/{name} resumed")
@@ -134,7 +144,9 @@ def why(
     kubeconfig: Path | None = KUBECONFIG, context: str | None = CONTEXT, namespace: str | None = NAMESPACE,
     local: bool = LOCAL,
 ) -> None:
-    """Say in plain words what a job is doing, what it waits for or why it failed, and what to do next."""
+    """Explain a job's state in plain words.
+
+    What it is doing, what it waits for or why it failed, recent events, and what to do next."""
     from headstart.sdk.explain import explain, render
 
     with reported("why"):

@@ -22,8 +22,10 @@ def run(
         False, "--verbose", "-v",
         help="Show TensorFlow's native start-up lines (CUDA probing and the like), hidden by default."),
 ) -> None:
-    """Run a job here: rich progress per stage and epoch, then a summary. Exit 0 on success; on failure one
-    line saying why and a non-zero exit. baseModel.fromJob resolves to ./headstart-runs/<that job>/."""
+    """Train a job here, no cluster.
+
+    Rich progress per stage and epoch, then a summary. Exit 0 on success; on failure one line saying why
+    and a non-zero exit. baseModel.fromJob resolves to ./headstart-runs/<that job>/."""
     from headstart.trainer.cli import INSTALL_HINT, tensorflow_missing
 
     if tensorflow_missing():
