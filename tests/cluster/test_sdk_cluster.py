@@ -189,3 +189,29 @@ def test_fetch_from_object_storage_verifies_the_model(operator, api_client, kube
     result = cli("fetch", name, "--to", str(tmp_path / "again"))
     assert result.exit_code == 1 and "do not match the manifest" in result.stderr
     assert not (tmp_path / "again").exists() or not any((tmp_path / "again").iterdir())
+
+
+def test_a_wait_from_a_version_the_server_no_longer_has_lists_again(operator, kubeconfig, namespace):
+    """A watch resumed from a resourceVersion the API server no longer keeps gets 410 Gone; the wait then
+    lists again and goes on (here: finds the phase it waits for)."""
+    from kubernetes import watch
+    from kubernetes.client.exceptions import ApiException
+
+    client = Client(namespace=namespace, kubeconfig=kubeconfig)
+    name = client.submit(job_manifest("old"))
+    with pytest.raises(ApiException) as gone:  # version 1: older than anything the server still has
+        client.backend._next_change(watch.Watch(), name, "1", 5)
+    assert gone.value.status == 410
+    calls = []
+    real = client.backend.get_raw
+
+    def first_too_old(job_name: str) -> dict:
+        raw = real(job_name)
+        calls.append(job_name)
+        if len(calls) == 1:
+            raw["metadata"]["resourceVersion"], raw["status"] = "1", {}
+        return raw
+
+    client.backend.get_raw = first_too_old
+    job = client.wait(name, phases={"Pending"}, timeout=60)
+    assert job.status.phase.value == "Pending" and len(calls) == 2  # listed again after the 410
