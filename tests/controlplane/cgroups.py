@@ -40,9 +40,7 @@ def hierarchies() -> dict[str, Path]:
             key = ",".join(sorted(n for n in names if n in _V1_CONTROLLERS or n.startswith("name=")))
             if key:
                 found[key] = Path(fields[4])
-    v1 = {k: p for k, p in found.items() if k}
-    # On a v1 host the v2 mount (often "unified") holds no controllers the kubelet uses.
-    return v1 or found
+    return found
 
 
 _V1_CONTROLLERS = {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
@@ -50,7 +48,8 @@ _V1_CONTROLLERS = {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "
 
 
 def cgroup_v1() -> bool:
-    return "" not in hierarchies()
+    """True when controllers live in v1 hierarchies (a "unified" v2 mount beside them holds none)."""
+    return any(hierarchies())
 
 
 def own_path() -> str:
@@ -73,31 +72,38 @@ class NodeCgroup:
         self.path = f"{base}/{self.name}"  # the kubelet's cgroupRoot
         self._base = base
         self._mounts = hierarchies()
-        self._created: list[Path] = []  # directories this tree made, outermost first
+        # Processes are adopted into the controllers' hierarchies: the v1 ones on a v1 host (where
+        # runc also makes each container's cgroup in the v2 "unified" mount), else the v2 one.
+        v1 = {k: p for k, p in self._mounts.items() if k}
+        self._adopt = v1 or self._mounts
+        self.created: list[Path] = []  # directories this tree made, outermost first
 
     def dirs(self, child: str = "") -> list[Path]:
         rel = self.path.lstrip("/") + (f"/{child}" if child else "")
         return [mount / rel for mount in self._mounts.values()]
 
     def create(self) -> None:
+        # In every hierarchy, the unified one too (runc makes container cgroups there on a v1 host):
+        # the directories made here are the ones destroy() removes.
         for key, mount in self._mounts.items():
             current = mount
             for part in [*self.path.strip("/").split("/"), "runtime"]:
                 parent, current = current, current / part
                 if not current.exists():
                     current.mkdir()
-                    self._created.append(current)
+                    self.created.append(current)
                     if "cpuset" in key.split(","):
                         for knob in ("cpuset.cpus", "cpuset.mems"):
                             (current / knob).write_text((parent / knob).read_text())
-        if "" in self._mounts:  # v2: let the kubelet set the controllers it needs below the tree
-            for path in self._created:
+        if "" in self._adopt:  # v2: let the kubelet set the controllers it needs below the tree
+            for path in self.created:
                 controllers = (path.parent / "cgroup.controllers").read_text().split()
                 (path.parent / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in controllers))
 
     def procs_files(self) -> list[Path]:
         """cgroup.procs of <tree>/runtime in every hierarchy: write a pid there to adopt it."""
-        return [d / "cgroup.procs" for d in self.dirs("runtime")]
+        rel = self.path.lstrip("/") + "/runtime"
+        return [mount / rel / "cgroup.procs" for mount in self._adopt.values()]
 
     def pids(self) -> set[int]:
         return _pids_below(self.dirs())
@@ -105,7 +111,7 @@ class NodeCgroup:
     def destroy(self, timeout: float = 30.0) -> None:
         """Kill every process in the tree (by pid), wait until it is empty, remove the directories."""
         _empty_and_remove(self.dirs(), timeout)
-        for path in reversed(self._created):
+        for path in reversed(self.created):
             try:
                 path.rmdir()
             except FileNotFoundError:

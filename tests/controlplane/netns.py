@@ -60,9 +60,9 @@ def holder_script(state: Path, network_setup: str) -> str:
         "set -eu",
         f"mkdir -p {shlex.quote(str(lib))} {shlex.quote(str(log))}",
         # new mounts stay in this namespace (unshare made propagation private)
-        "mount -t tmpfs -o mode=0755,nosuid,nodev headstart-node-run /run",
-        f"mount --bind {shlex.quote(str(lib))} /var/lib",
-        f"mount --bind {shlex.quote(str(log))} /var/log",
+        "mount -n -t tmpfs -o mode=0755,nosuid,nodev headstart-node-run /run",  # -n: no utab in the host's /run
+        f"mount -n --bind {shlex.quote(str(lib))} /var/lib",
+        f"mount -n --bind {shlex.quote(str(log))} /var/log",
         network_setup,
         "echo ready",
         "exec cat >/dev/null",

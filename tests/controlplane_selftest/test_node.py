@@ -27,7 +27,9 @@ def test_node_is_ready_with_gpus_and_its_own_identity(api_client, node):
     assert info.status.capacity["nvidia.com/gpu"] == str(node.gpus)
     assert info.status.allocatable["nvidia.com/gpu"] == str(node.gpus)
     assert {"type": "InternalIP", "address": node.ip} in [a.to_dict() for a in info.status.addresses]
-    lease = client.CoordinationV1Api(api_client).read_namespaced_lease(node.name, "kube-node-lease")
+    leases = client.CoordinationV1Api(api_client)
+    lease = wait_for(lambda: leases.read_namespaced_lease(node.name, "kube-node-lease"),
+                     "the kubelet's heartbeat Lease", 30)
     assert lease.spec.holder_identity == node.name
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +26,7 @@ TAINT = {"key": "headstart.dev/teardown-test", "value": "true", "effect": "NoSch
 
 
 def host_state() -> dict[str, object]:
-    """What a node could leak into the host: links, named netns, mounts, the host's firewall, cgroups."""
+    """What a node could leak into the host: links, named netns, mounts, the host's firewall, state dirs."""
 
     def out(*argv: str) -> str:
         return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout
@@ -36,6 +37,9 @@ def host_state() -> dict[str, object]:
         "iptables": [line for line in out("iptables-save").splitlines() if not line.startswith("#")],
         "nft": out("nft", "list", "ruleset"),
         "mounts": sorted(Path("/proc/self/mounts").read_text().splitlines()),
+        # what containerd, the kubelet and the CNI plugins would write by default
+        **{d: sorted(os.listdir(d)) for d in ("/run", "/var/lib", "/var/log", "/etc/cni", "/opt")
+           if os.path.isdir(d)},
     }
 
 
@@ -46,6 +50,7 @@ def leftovers(node: Node, before: dict[str, object], pids: set[int]) -> list[str
     found += [f"mount left: {m}" for m in after["mounts"] if m not in before["mounts"]]  # type: ignore[operator]
     found += [f"process {p} still alive" for p in pids if Path(f"/proc/{p}").exists()]
     found += [f"cgroup left: {d}" for d in node.cgroup.dirs() if d.exists()]
+    found += [f"cgroup parent left: {d}" for d in node.cgroup.created if d.exists()]
     if node.workdir.exists():
         found.append(f"work directory left: {node.workdir}")
     return found
@@ -112,6 +117,10 @@ def test_a_killed_launcher_leaves_a_tree_the_next_node_sweeps(tmp_path, bin_dir)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
+        # the control plane's own files (etcd data, PKI) are this test's to remove: nothing sweeps them
+        for line in (tmp_path / "launcher.log").read_text().splitlines():
+            if line.strip().startswith("logs:"):
+                shutil.rmtree(Path(line.split()[1].rstrip(",")).parent, ignore_errors=True)
     stale = {int(p) for t in trees for d, _s, f in os.walk(t) if "cgroup.procs" in f
               for p in Path(d, "cgroup.procs").read_text().split()}
     # the kernel ended the daemons (parent-death signal); shims and the pod's processes outlive them
@@ -120,7 +129,8 @@ def test_a_killed_launcher_leaves_a_tree_the_next_node_sweeps(tmp_path, bin_dir)
     swept = sweeper.sweep_stale()
     assert trees[0].name in swept
     assert not [t for t in trees if t.exists()]
-    assert not [p for p in stale if Path(f"/proc/{p}").exists()]
+    # out of the cgroup at once; gone from /proc once their new parent (init) has reaped them
+    wait_for(lambda: not [p for p in stale if Path(f"/proc/{p}").exists()], "the stale processes to be reaped", 30)
     workdirs = list(Path("/tmp").glob(f"headstart-node-{proc.pid}-*"))
     assert workdirs, "the killed launcher's node left no work directory: the sweep below would prove nothing"
     from controlplane.node import _sweep_workdirs

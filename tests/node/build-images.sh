@@ -16,11 +16,23 @@
 # (tests/controlplane/node.py).  Diagnostics go to stderr.
 set -euo pipefail
 
+# Builders leave state in /run (runc's root, libmount's utab, netns mounts): build in a mount
+# namespace of our own with a private /run, so nothing of it reaches the host's.
+if [[ -z "${HEADSTART_IMAGES_PRIVATE_RUN:-}" ]]; then
+  exec unshare --mount --propagation private -- env HEADSTART_IMAGES_PRIVATE_RUN=1 \
+    bash -c 'mount -n -t tmpfs -o mode=0755 headstart-images-run /run && exec "$0" "$@"' "$0" "$@"
+fi
+
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 cache="${HEADSTART_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/headstart}/images"
+# What defines each image (its cache key hashes these, not this script's text):
 suite=bookworm
 base_packages=python3,python3-pip,python-is-python3,passwd
+base_hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*'
+# Images built on the base install Python packages offline, from wheels mounted at /wheels.
+pip_conf=$'[global]\nno-index = true\nfind-links = /wheels\nbreak-system-packages = true\n'
+pause_config=(--entrypoint '["/pause"]' --user 65535:65535 --os linux --arch amd64)
 python="${PYTHON:-$repo/.venv/bin/python}"
 
 log() { printf 'images: %s\n' "$*" >&2; }
@@ -33,8 +45,8 @@ tree_hash() {
 }
 
 mkdir -p "$cache"
-exec 9>"$cache/.lock"
-flock 9  # one builder at a time; a second caller waits, then reuses
+# One builder per image at a time; a second caller waits, then reuses what the first built.
+lock() { local fd; exec {fd}>"$cache/.lock-$1"; flock "$fd"; }
 
 runroot="$(mktemp -d /tmp/headstart-buildah-run.XXXXXX)"
 trap 'rm -rf "$runroot"' EXIT
@@ -47,19 +59,19 @@ emit() { printf '%s %s %s\n' "$1" "$2" "$3"; }
 
 build_pause() {
   local bin pause_bin version key ref out ctr
+  lock pause
   bin="$("$repo/tests/controlplane/build.sh")"
   pause_bin="$bin/pause"
   [[ -x "$pause_bin" ]] || die "no pause binary in $bin"
   version="$(cat "$bin/pause.version")"
-  key="$( { sha256sum <"$pause_bin"; sed -n '/^build_pause()/,/^}/p' "$0"; } | hash_of)"
+  key="$( { sha256sum <"$pause_bin"; echo "${pause_config[*]}"; } | hash_of)"
   ref="localhost/headstart/pause:$version"
   out="$cache/pause-$key.tar"
   if [[ ! -s "$out" ]]; then
     log "building $ref"
     ctr="$(bah from --name "headstart-pause-$$" scratch)"
     bah copy "$ctr" "$pause_bin" /pause >/dev/null
-    bah config --entrypoint '["/pause"]' --user 65535:65535 --os linux --arch amd64 \
-      --label "headstart.dev/input-hash=$key" "$ctr"
+    bah config "${pause_config[@]}" --label "headstart.dev/input-hash=$key" "$ctr"
     bah commit --quiet --rm "$ctr" "$ref" >/dev/null
     bah push --quiet "$ref" "docker-archive:$out.tmp:$ref" >/dev/null
     mv "$out.tmp" "$out"
@@ -68,10 +80,11 @@ build_pause() {
   emit pause "$ref" "$out"
 }
 
-base_key() { { sed -n '/^build_base()/,/^}/p' "$0"; echo "$suite $base_packages"; } | hash_of; }
+base_key() { printf '%s\n' "$suite" "$base_packages" "$base_hook" "$pip_conf" | hash_of; }
 
 build_base() {
   local key ref out rootfs ctr
+  lock base
   key="$(base_key)"
   ref="localhost/headstart/python-base:$key"
   out="$cache/base-$key.tar"
@@ -83,13 +96,12 @@ build_base() {
     rootfs="$(mktemp /tmp/headstart-rootfs.XXXXXX.tar)"
     # Debian's own archive through apt, as configured on this machine.
     mmdebstrap --quiet --variant=minbase --include="$base_packages" --mode=root \
-      --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
+      --customize-hook="$base_hook" \
       "$suite" "$rootfs" /etc/apt/sources.list.d/debian.sources </dev/null >&2
     ctr="$(bah from --name "headstart-base-$$" scratch)"
     bah add "$ctr" "$rootfs" / >/dev/null
     rm -f "$rootfs"
-    # Images built on this base install Python packages offline, from wheels mounted at /wheels.
-    printf '[global]\nno-index = true\nfind-links = /wheels\nbreak-system-packages = true\n' >"$runroot/pip.conf"
+    printf '%s' "$pip_conf" >"$runroot/pip.conf"
     bah copy "$ctr" "$runroot/pip.conf" /etc/pip.conf >/dev/null
     bah config --cmd '["python3"]' --os linux --arch amd64 --label "headstart.dev/input-hash=$key" "$ctr"
     bah commit --quiet --rm "$ctr" "$ref" >/dev/null
@@ -121,9 +133,10 @@ wheels() {
 build_app() {  # name dockerfile extra
   local name="$1" dockerfile="$2" extra="$3" base_ref wheel_dir key ref out
   [[ -f "$repo/$dockerfile" ]] || die "$dockerfile does not exist yet"
+  lock "$name"
   base_ref="$(build_base | cut -d' ' -f2)"
   wheel_dir="$(wheels "$extra")"
-  key="$( { echo "$base_ref"; basename "$wheel_dir"; sed -n '/^build_app()/,/^}/p' "$0";
+  key="$( { echo "$base_ref"; basename "$wheel_dir";
             tree_hash "$dockerfile" "$dockerfile.dockerignore" pyproject.toml README.md sdk operator trainer; } \
           | hash_of)"
   ref="localhost/headstart/$name:$key"
