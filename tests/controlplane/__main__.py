@@ -14,6 +14,7 @@ import argparse
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -25,6 +26,22 @@ from .node import Node
 from .processes import ComponentError, die_with_parent
 
 _stop = threading.Event()
+DEPLOY = Path("deploy")
+QUICKSTART = Path("examples/quickstart/cluster")
+
+
+def _deploy_operator(plane: ControlPlane, timeout: float = 180.0) -> None:
+    """Install the operator from deploy/ (its images are imported and tagged as deploy/ names them)."""
+    kubectl = [str(plane.bins["kubectl"]), f"--kubeconfig={plane.kubeconfig}"]
+    steps = [
+        [*kubectl, "apply", "-k", str(DEPLOY)],
+        [*kubectl, "-n", "headstart-system", "rollout", "status", "deployment/headstart-operator",
+         f"--timeout={int(timeout)}s"],
+    ]
+    for argv in steps:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 30)
+        if done.returncode != 0:
+            raise ComponentError("operator", f"{' '.join(argv[2:])} failed: {done.stderr.strip()}", None)
 
 
 def _interrupt(signum, _frame) -> None:
@@ -79,8 +96,11 @@ def main(argv: list[str] | None = None) -> int:
             for kind in wanted:
                 print(f"image {kind}: building (cached by input hash) and importing ...", flush=True)
                 ref, archive = images.build(kind)
-                node.load_image(archive)
+                node.load_image(archive, ref=ref, tags=images.DEFAULT_TAGS.get(kind, ()))
                 loaded.append(ref)
+            if "operator" in wanted:
+                print("operator: kubectl apply -k deploy/ ...", flush=True)
+                _deploy_operator(plane)
     except (ComponentError, BinariesMissing, images.ImageBuildFailed) as exc:
         print(f"cluster failed to start:\n{exc}", file=sys.stderr)
         if node is not None:
@@ -111,7 +131,10 @@ def main(argv: list[str] | None = None) -> int:
             + (f", {node.workdir / 'logs'}" if node is not None else "") + "\n\n"
             f"  export KUBECONFIG={kubeconfig}\n"
             f"  export PATH={plane.bin_dir}:$PATH   # kubectl {plane.bin_dir / 'kubectl'}\n"
-            f"  kubectl apply -f deploy/crds/\n\n"
+            + ("  kubectl -n headstart-system get deploy headstart-operator   # running, from deploy/\n"
+               if "operator" in wanted and node is not None else "  kubectl apply -f deploy/crds/\n")
+            + (f"  kubectl apply -f {QUICKSTART}/ && kubectl get ftj -w\n" if QUICKSTART.is_dir() else "")
+            + "\n"
             "Ctrl-C stops it.",
             flush=True,
         )

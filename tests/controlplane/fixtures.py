@@ -19,7 +19,9 @@ node           (session)  a real node (containerd, kubelet, kube-proxy in their 
                           node.py), started on first request; tainted
                           headstart.dev/real-node=true:NoSchedule so that only pods that
                           tolerate it (and select it) run there, not the fake nodes' pods
-node_image     (session)  node_image("trainer") -> image ref, built (cached) and imported once
+node_image     (session)  node_image("trainer") -> image ref, built (cached) and imported once,
+                          also tagged headstart-trainer:latest (headstart-operator:latest), the
+                          names deploy/ and the operator use by default
 host_path_volume (function) host_path_volume(size="1Gi") -> (PersistentVolume name, host dir),
                           a hostPath volume for claims to bind; deleted after the test
 
@@ -224,7 +226,7 @@ def node_image(node):
                 ref, archive = images.build(kind)
             except images.ImageBuildFailed as exc:
                 pytest.fail(f"image {kind} could not be built:\n{exc}", pytrace=False)
-            node.load_image(archive)
+            node.load_image(archive, ref=ref, tags=images.DEFAULT_TAGS.get(kind, ()))
             loaded[kind] = ref
         return loaded[kind]
 

@@ -15,6 +15,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "tests" / "node" / "build-images.sh"
 KINDS = ("pause", "base", "trainer", "operator")
+#: The names deploy/ and the operator use by default; imported images are tagged so as well.
+DEFAULT_TAGS = {"trainer": ("headstart-trainer:latest",), "operator": ("headstart-operator:latest",)}
 
 
 class ImageBuildFailed(RuntimeError):

@@ -126,6 +126,9 @@ wheels() {
     "$python" -m pip wheel --quiet --wheel-dir "$dir" "$repo[$extra]" hatchling >&2
     rm -f "$dir"/headstart-*.whl  # the image builds the project from its own copy of the source
     touch "$dir/.complete"
+    # New dependencies: older wheel sets and the builder's cached layers built from them go.
+    find "$cache" -maxdepth 1 -name "wheels-$extra-*" -not -name "$(basename "$dir")" -exec rm -rf {} +
+    bah rmi --prune >/dev/null 2>&1 || true
   fi
   printf '%s\n' "$dir"
 }
@@ -145,7 +148,8 @@ build_app() {  # name dockerfile extra
     log "building $ref from $dockerfile on $base_ref"
     local ignore=()
     [[ -f "$repo/$dockerfile.dockerignore" ]] && ignore=(--ignorefile "$repo/$dockerfile.dockerignore")
-    bah build --quiet --pull=never --network=none --isolation=oci "${ignore[@]}" \
+    # --layers: the dependency layer (trainer/Dockerfile) is reused while pyproject.toml is unchanged
+    bah build --quiet --layers --pull=never --network=none --isolation=oci "${ignore[@]}" \
       --build-arg "BASE_IMAGE=$base_ref" --volume "$wheel_dir:/wheels:ro" \
       --label "headstart.dev/input-hash=$key" \
       -f "$repo/$dockerfile" -t "$ref" "$repo" >&2
