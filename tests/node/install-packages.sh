@@ -4,13 +4,14 @@
 #   tests/node/install-packages.sh
 #
 # containerd + runc run the pods, the CNI plugins give them a bridge inside the node's own
-# network namespace, iptables holds the node's firewall and Service rules, buildah builds the
-# images from the project's Dockerfiles, mmdebstrap builds the Debian base image, gcc compiles
-# the pause binary.  Installing never starts a daemon: containerd's Debian service is masked
-# first, since the test node runs its own containerd inside its own namespaces.
+# network namespace, nftables holds the node's firewall and iptables kube-proxy's Service rules
+# (conntrack for its clean-ups), buildah builds the images from the project's Dockerfiles,
+# mmdebstrap builds the Debian base image, gcc compiles the pause binary.  Installing never starts
+# a daemon (a policy-rc.d refuses it while apt runs): the test node runs its own containerd inside
+# its own namespaces.
 set -euo pipefail
 
-packages=(containerd runc containernetworking-plugins iptables buildah mmdebstrap gcc libc6-dev
+packages=(containerd runc containernetworking-plugins iptables nftables conntrack buildah mmdebstrap gcc libc6-dev
           uidmap util-linux iproute2 procps)
 
 log() { printf 'node packages: %s\n' "$*" >&2; }
@@ -29,18 +30,13 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 # Never let the package start a host-wide containerd.
 if [[ -d /run/systemd/system ]]; then systemctl mask containerd.service >/dev/null 2>&1 || true; fi
-printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d.headstart
-log "installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-policy_existed=0
-[[ -e /usr/sbin/policy-rc.d ]] && policy_existed=1
-if ((policy_existed == 0)); then
-  mv /usr/sbin/policy-rc.d.headstart /usr/sbin/policy-rc.d
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
   chmod 755 /usr/sbin/policy-rc.d
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-else
-  rm -f /usr/sbin/policy-rc.d.headstart
 fi
+log "installing ${missing[*]}"
 apt_get() { apt-get -o DPkg::Lock::Timeout=600 -y -q "$@"; }
 if ! apt_get install --no-install-recommends "${missing[@]}" >&2; then
   log "install failed; refreshing the package lists once and retrying"
