@@ -52,8 +52,16 @@ runroot="$(mktemp -d /tmp/headstart-buildah-run.XXXXXX)"
 trap 'rm -rf "$runroot"' EXIT
 bah() { buildah --root "$cache/buildah-storage" --runroot "$runroot" --storage-driver overlay "$@"; }
 
-# Keep one archive per image name: the one just built or reused.
-prune() { local name="$1" keep="$2" f; for f in "$cache/$name"-*.tar; do [[ "$f" == "$keep" ]] || rm -f "$f"; done; }
+# Keep two archives per image name, the one just built or reused and the newest other one (switching
+# between two branches rebuilds nothing).
+prune() {
+  local name="$1" keep="$2" f n=0
+  while IFS= read -r f; do
+    [[ "$f" == "$keep" ]] && continue
+    n=$((n + 1))
+    if ((n > 1)); then rm -f "$f"; fi
+  done < <(ls -1t "$cache/$name"-*.tar 2>/dev/null)
+}
 
 emit() { printf '%s %s %s\n' "$1" "$2" "$3"; }
 
@@ -155,7 +163,11 @@ build_app() {  # name dockerfile extra
       -f "$repo/$dockerfile" -t "$ref" "$repo" >&2
     bah push --quiet "$ref" "docker-archive:$out.tmp:$ref" >/dev/null
     mv "$out.tmp" "$out"
-    bah rmi "$ref" >/dev/null 2>&1 || true  # the archive is the cache; keep the store small
+    # Keep this image in the store (its untagged parents are the layer cache of the next build);
+    # drop older ones of the same name.
+    bah images --format '{{.Name}}:{{.Tag}}' | grep "^localhost/headstart/$name:" | grep -v ":$key\$" \
+      | xargs -r buildah --root "$cache/buildah-storage" --runroot "$runroot" --storage-driver overlay rmi \
+      >/dev/null 2>&1 || true
   fi
   prune "$name" "$out"
   emit "$name" "$ref" "$out"
