@@ -13,7 +13,8 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 help:
 	@echo "make demo     run the offline quickstart (transfer learning on bundled digits, ~2 min on 2 CPUs)"
 	@echo "make test     lint + the whole test suite against a real control plane"
-	@echo "make cluster  run the control plane in the foreground (kubeconfig: .headstart/kubeconfig)"
+	@echo "make cluster  control plane + a real node in the foreground (kubeconfig: .headstart/kubeconfig)"
+	@echo "make images   build the node's images here (pause, Debian base, trainer; cached by input hash)"
 	@echo "make bench    trainer benchmark: the classic tutorial loop vs Headstart (bench/README.md)"
 	@echo "make crd      regenerate deploy/crds/ from the API models"
 
@@ -45,10 +46,8 @@ lint: install
 crd: install
 	$(VENV)/bin/headstart crd > deploy/crds/headstart.dev_finetunejobs.yaml
 
-test: install lint controlplane
+test: install lint controlplane images
 	$(PY) -m pytest
-
-cluster: install
 
 clean:
 	rm -rf $(VENV) headstart-runs headstart-quickstart .pytest_cache .ruff_cache

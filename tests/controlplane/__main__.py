@@ -1,10 +1,11 @@
-"""`make cluster`: run the test control plane in the foreground.
+"""`make cluster`: run the test control plane and a real node in the foreground.
 
-    PYTHONPATH=tests .venv/bin/python -m controlplane [--kubeconfig PATH]
+    PYTHONPATH=tests .venv/bin/python -m controlplane [--kubeconfig PATH] [--no-node] [--images trainer,...]
 
-Writes the admin kubeconfig once /readyz answers, prints how to use it, and
-stops every component (reverse order) on Ctrl-C or SIGTERM, or exits non-zero
-with the component's last log lines if one of them dies.
+Writes the admin kubeconfig once /readyz answers and the node is Ready, imports
+the images named by --images (built here, cached), prints how to use it, and
+stops the node and every component (reverse order) on Ctrl-C or SIGTERM, or
+exits non-zero with the component's last log lines if one of them dies.
 """
 
 from __future__ import annotations
@@ -13,15 +14,34 @@ import argparse
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
 
+from . import images
 from .binaries import BinariesMissing
 from .cluster import ControlPlane
+from .node import Node
 from .processes import ComponentError, die_with_parent
 
 _stop = threading.Event()
+DEPLOY = Path("deploy")
+QUICKSTART = Path("examples/quickstart/cluster")
+
+
+def _deploy_operator(plane: ControlPlane, timeout: float = 180.0) -> None:
+    """Install the operator from deploy/ (its images are imported and tagged as deploy/ names them)."""
+    kubectl = [str(plane.bins["kubectl"]), f"--kubeconfig={plane.kubeconfig}"]
+    steps = [
+        [*kubectl, "apply", "-k", str(DEPLOY)],
+        [*kubectl, "-n", "headstart-system", "rollout", "status", "deployment/headstart-operator",
+         f"--timeout={int(timeout)}s"],
+    ]
+    for argv in steps:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 30)
+        if done.returncode != 0:
+            raise ComponentError("operator", f"{' '.join(argv[2:])} failed: {done.stderr.strip()}", None)
 
 
 def _interrupt(signum, _frame) -> None:
@@ -39,9 +59,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="where to write the admin kubeconfig (default: %(default)s)")
     parser.add_argument("--start-timeout", type=float, default=180.0,
                         help="seconds to wait for the control plane to be ready")
-    parser.add_argument("--gpu-nodes", type=int, default=2)
+    parser.add_argument("--gpu-nodes", type=int, default=0,
+                        help="fake nodes (no kubelet; tests move their pods by hand) (default: %(default)s)")
     parser.add_argument("--gpus-per-node", type=int, default=8)
+    parser.add_argument("--no-node", action="store_true", help="no real node (kubelet + containerd)")
+    parser.add_argument("--node-gpus", type=int, default=4,
+                        help="nvidia.com/gpu the real node advertises (default: %(default)s)")
+    parser.add_argument("--images", default="trainer",
+                        help="comma-separated images to build (cached) and import into the node: "
+                             f"{', '.join(k for k in images.KINDS if k != 'pause')} (default: %(default)s)")
     args = parser.parse_args(argv)
+    wanted = [k for k in args.images.split(",") if k]
+    unknown = [k for k in wanted if k not in images.KINDS]
+    if unknown:
+        parser.error(f"--images: unknown image {unknown[0]!r}; choose from {', '.join(images.KINDS)}")
 
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
@@ -53,14 +84,33 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     plane = ControlPlane(start_timeout=args.start_timeout,
                          gpu_nodes=args.gpu_nodes, gpus_per_node=args.gpus_per_node)
+    node = None if args.no_node else Node(plane, gpus=args.node_gpus)
     print("starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler ...",
           flush=True)
     try:
         plane.start()
-    except (ComponentError, BinariesMissing) as exc:
-        print(f"control plane failed to start:\n{exc}", file=sys.stderr)
+        loaded = []
+        if node is not None:
+            print("starting the node: containerd, kubelet, kube-proxy ...", flush=True)
+            node.start()
+            for kind in wanted:
+                print(f"image {kind}: building (cached by input hash) and importing ...", flush=True)
+                ref, archive = images.build(kind)
+                node.load_image(archive, ref=ref, tags=images.DEFAULT_TAGS.get(kind, ()))
+                loaded.append(ref)
+            if "operator" in wanted:
+                print("operator: kubectl apply -k deploy/ ...", flush=True)
+                _deploy_operator(plane)
+    except (ComponentError, BinariesMissing, images.ImageBuildFailed) as exc:
+        print(f"cluster failed to start:\n{exc}", file=sys.stderr)
+        if node is not None:
+            node.stop()
+        plane.stop()
         return 1
     except KeyboardInterrupt:
+        if node is not None:
+            node.stop()
+        plane.stop()
         print("interrupted during start; stopped.", file=sys.stderr)
         return 130
     signal.signal(signal.SIGINT, _on_signal)
@@ -70,22 +120,35 @@ def main(argv: list[str] | None = None) -> int:
         kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(plane.kubeconfig, kubeconfig)
         kubeconfig.chmod(0o600)
+        nodes = [f"{n} (fake, nvidia.com/gpu: {args.gpus_per_node})" for n in plane.node_names]
+        if node is not None:
+            nodes.insert(0, f"{node.name} (real, ready in {node.start_seconds:.1f}s, nvidia.com/gpu: {node.gpus})")
         print(
             f"\ncontrol plane ready in {plane.start_seconds:.1f}s: {plane.server}\n"
-            f"  nodes: {', '.join(plane.node_names)} (nvidia.com/gpu: {args.gpus_per_node} each)\n"
-            f"  logs:  {plane.workdir / 'logs'}\n\n"
+            f"  nodes:  {', '.join(nodes) or 'none'}\n"
+            + "".join(f"  image:  {ref} (imagePullPolicy: Never or IfNotPresent)\n" for ref in loaded)
+            + f"  logs:   {plane.workdir / 'logs'}"
+            + (f", {node.workdir / 'logs'}" if node is not None else "") + "\n\n"
             f"  export KUBECONFIG={kubeconfig}\n"
             f"  export PATH={plane.bin_dir}:$PATH   # kubectl {plane.bin_dir / 'kubectl'}\n"
-            f"  kubectl apply -f deploy/crds/\n\n"
+            + ("  kubectl -n headstart-system get deploy headstart-operator   # running, from deploy/\n"
+               if "operator" in wanted and node is not None else "  kubectl apply -f deploy/crds/\n")
+            + (f"  kubectl apply -f {QUICKSTART}/ && kubectl get ftj -w\n" if QUICKSTART.is_dir() else "")
+            + "\n"
             "Ctrl-C stops it.",
             flush=True,
         )
         while not _stop.wait(1.0):
             plane.check_alive()
+            if node is not None:
+                node.check_alive()
     except ComponentError as exc:
-        print(f"control plane component died:\n{exc}", file=sys.stderr)
+        print(f"cluster component died:\n{exc}", file=sys.stderr)
         return 1
     finally:
+        if node is not None:
+            print("stopping the node ...", flush=True)
+            node.stop()
         print("stopping control plane ...", flush=True)
         plane.stop()
         kubeconfig.unlink(missing_ok=True)

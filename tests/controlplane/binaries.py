@@ -17,6 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BUILD_SCRIPT = HERE / "build.sh"
 NAMES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+NODE_NAMES = ("kubelet", "kube-proxy", "pause")  # the real node's (node.py); built by the same build.sh
 
 
 class BinariesMissing(RuntimeError):
@@ -56,14 +57,14 @@ def build_dir(timeout: float = 3600.0) -> Path:
     return Path(done.stdout.strip().splitlines()[-1])
 
 
-def resolve() -> dict[str, Path]:
+def resolve(names: tuple[str, ...] = NAMES) -> dict[str, Path]:
     """Map each binary name to an executable path, building if needed."""
     assets = os.environ.get("KUBEBUILDER_ASSETS")
     explicit = os.environ.get("HEADSTART_K8S_BIN")
     found: dict[str, Path] = {}
     if assets:
-        found = {n: Path(assets) / n for n in NAMES if _has(Path(assets), n)}
-    missing = [n for n in NAMES if n not in found]
+        found = {n: Path(assets) / n for n in names if _has(Path(assets), n)}
+    missing = [n for n in names if n not in found]
     if missing:
         fallback = Path(explicit) if explicit else build_dir()
         for name in missing:
@@ -74,3 +75,8 @@ def resolve() -> dict[str, Path]:
                 )
             found[name] = fallback / name
     return found
+
+
+def resolve_node() -> dict[str, Path]:
+    """kubelet, kube-proxy and pause, from the same places as the control plane's binaries."""
+    return resolve(NODE_NAMES)

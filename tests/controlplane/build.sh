@@ -3,7 +3,9 @@
 #
 #   tests/controlplane/build.sh          -> prints e.g. ~/.cache/headstart/k8s/v1.36.3-<key>/bin
 #
-# Binaries: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl.
+# Binaries: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, and for the
+# real test node kubelet, kube-proxy and pause (compiled with the C compiler from the pinned
+# module's build/pause/linux/pause.c, statically linked, as the upstream pause image is).
 #
 # * KUBEBUILDER_ASSETS (the envtest convention): if it names a directory holding
 #   all five binaries, nothing is built and that directory is printed.  envtest's
@@ -20,7 +22,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
+binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy pause)
 
 log() { printf 'controlplane: %s\n' "$*" >&2; }
 
@@ -48,7 +50,10 @@ export GOTOOLCHAIN=local CGO_ENABLED=0
 
 cd "$here"
 k8s_version="$("$go_bin" list -m -f '{{.Version}}' k8s.io/kubernetes)"
-key="$( { cat go.mod go.sum build.sh cmd/etcd/main.go; "$go_bin" version; } | sha256sum | cut -c1-12)"
+cc_bin="${CC:-cc}"
+command -v "$cc_bin" >/dev/null || { log "no C compiler ($cc_bin) for pause.c: run tests/node/install-packages.sh"; exit 1; }
+key="$( { cat go.mod go.sum build.sh cmd/etcd/main.go; "$go_bin" version; "$cc_bin" --version | head -1; } \
+        | sha256sum | cut -c1-12)"
 cache_root="${HEADSTART_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/headstart}/k8s"
 out="$cache_root/$k8s_version-$key"
 bin="$out/bin"
@@ -85,7 +90,14 @@ start=$SECONDS
   k8s.io/kubernetes/cmd/kube-apiserver \
   k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler \
-  k8s.io/kubernetes/cmd/kubectl
+  k8s.io/kubernetes/cmd/kubectl \
+  k8s.io/kubernetes/cmd/kubelet \
+  k8s.io/kubernetes/cmd/kube-proxy
+# The pause binary of every pod sandbox, from the pinned module's source (its Makefile's flags).
+k8s_dir="$("$go_bin" list -m -f '{{.Dir}}' k8s.io/kubernetes)"
+pause_tag="$(sed -n 's/^TAG ?= //p' "$k8s_dir/build/pause/Makefile")"
+"$cc_bin" -Os -Wall -Werror -static -DVERSION="v$pause_tag-headstart" -o "$tmp/pause" "$k8s_dir/build/pause/linux/pause.c"
+printf '%s\n' "$pause_tag" >"$tmp/pause.version"
 have_all "$tmp" || { log "build produced an incomplete set in $tmp"; exit 1; }
 chmod 755 "$tmp"
 rm -rf "$bin"

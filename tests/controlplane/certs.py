@@ -3,8 +3,12 @@
 One throw-away CA signs:
   * a serving certificate for the loopback servers (kube-apiserver,
     kube-controller-manager, kube-scheduler),
-  * one client certificate per identity (admin, controller-manager, scheduler),
-    whose CN/O are the user and groups the RBAC authorizer sees.
+  * one client certificate per identity (admin, controller-manager, scheduler,
+    the API server's own identity towards kubelets), whose CN/O are the user and
+    groups the RBAC and Node authorizers see;
+  * for a real node (node.py), later, from the same CA kept on disk: the
+    kubelet's client (system:node:NAME in system:nodes) and serving certificates
+    and kube-proxy's client certificate (:func:`issue`).
 The service-account signing key pair is separate and not a certificate.
 Everything is written as PEM under one directory and lives only as long as it.
 """
@@ -23,6 +27,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 #: First address of --service-cluster-ip-range: the in-cluster `kubernetes` Service.
 SERVICE_IP = "10.0.0.1"
+#: The API server's address inside a node's network namespace (nodenet.NODE_IP), where
+#: kubelet, kube-proxy and the `kubernetes` Service's endpoint reach it.
+NODE_SIDE_IP = "10.245.0.1"
 SERVING_DNS = (
     "localhost",
     "kubernetes",
@@ -30,6 +37,7 @@ SERVING_DNS = (
     "kubernetes.default.svc",
     "kubernetes.default.svc.cluster.local",
 )
+KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
 _VALIDITY = datetime.timedelta(days=1)
 
 
@@ -48,6 +56,7 @@ class Pki:
     admin: CertPair
     controller_manager: CertPair
     scheduler: CertPair
+    kubelet_client: CertPair  # the API server's identity towards kubelets (logs, exec)
     sa_public: Path
     sa_private: Path
 
@@ -95,7 +104,10 @@ def _key_usage(*, signs_certificates: bool) -> x509.KeyUsage:
 
 
 class _Ca:
-    def __init__(self) -> None:
+    def __init__(self, cert: x509.Certificate | None = None, key=None) -> None:
+        if cert is not None:
+            self.key, self.name, self.cert = key, cert.subject, cert
+            return
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.name = _name("headstart-test-ca")
         self.cert = (
@@ -115,6 +127,8 @@ class _Ca:
         *,
         orgs: tuple[str, ...] = (),
         server: bool = False,
+        ips: tuple[str, ...] = ("127.0.0.1", SERVICE_IP, NODE_SIDE_IP),
+        dns: tuple[str, ...] = SERVING_DNS,
     ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
         key = ec.generate_private_key(ec.SECP256R1())
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
@@ -129,10 +143,8 @@ class _Ca:
             )
         )
         if server:
-            sans: list[x509.GeneralName] = [x509.DNSName(d) for d in SERVING_DNS]
-            sans += [
-                x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", SERVICE_IP)
-            ]
+            sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
+            sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         return builder.sign(self.key, hashes.SHA256()), key
 
@@ -156,6 +168,8 @@ def generate(directory: Path) -> Pki:
     # to their least-privilege ClusterRoles.
     kcm = _save(directory, "kube-controller-manager", *ca.issue("system:kube-controller-manager"))
     sched = _save(directory, "kube-scheduler", *ca.issue("system:kube-scheduler"))
+    # Bound to system:kubelet-api-admin when a node starts (node.py); kubelets authorize it by webhook.
+    kubelet_client = _save(directory, "kube-apiserver-kubelet-client", *ca.issue(KUBELET_CLIENT_USER))
 
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     sa_private = _write(directory / "sa.key", _key_pem(sa_key))
@@ -171,6 +185,32 @@ def generate(directory: Path) -> Pki:
         admin=admin,
         controller_manager=kcm,
         scheduler=sched,
+        kubelet_client=kubelet_client,
         sa_public=sa_public,
         sa_private=sa_private,
     )
+
+
+def issue(
+    directory: Path,
+    stem: str,
+    cn: str,
+    *,
+    orgs: tuple[str, ...] = (),
+    server_ips: tuple[str, ...] = (),
+    server_dns: tuple[str, ...] = (),
+) -> CertPair:
+    """Sign one more certificate with the CA that :func:`generate` left in `directory`.
+
+    With `server_ips`/`server_dns` it is a serving certificate for those names (a
+    kubelet's), otherwise a client certificate for user `cn` in groups `orgs`."""
+    ca = _Ca(
+        x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes()),
+        serialization.load_pem_private_key((directory / "ca.key").read_bytes(), password=None),
+    )
+    server = bool(server_ips or server_dns)
+    if server:
+        cert, key = ca.issue(cn, orgs=orgs, server=True, ips=server_ips, dns=server_dns)
+    else:
+        cert, key = ca.issue(cn, orgs=orgs)
+    return _save(directory, stem, cert, key)

@@ -6,9 +6,15 @@
 
 Start order is etcd -> kube-apiserver -> kube-controller-manager and
 kube-scheduler; teardown is the reverse.  Each component listens on
-127.0.0.1 only, on ports the OS picked at start.  There is no kubelet: fake
-Node objects with nvidia.com/gpu capacity let the scheduler bind pods, and
-tests drive pod status through the API (see kubelet.py).
+127.0.0.1 only, on ports the OS picked at start.  Fake Node objects with
+nvidia.com/gpu capacity (their leases renewed, so the node lifecycle
+controller keeps them Ready) let the scheduler bind pods, and tests drive pod
+status through the API (see kubelet.py).  A real node (node.py) can join.
+
+Security as in a real cluster: RBAC and the Node authorizer, NodeRestriction
+admission, no anonymous access; the API server reaches kubelets with its own
+client certificate, and only through the egress proxy (tunnels.py), which
+dials loopback or the networks a real node registered, and nothing else.
 """
 
 from __future__ import annotations
@@ -23,10 +29,11 @@ import yaml
 
 from . import binaries, certs, kubelet
 from .processes import Component, ComponentError, free_port, http_ok, https_ok
+from .tunnels import EgressProxy, egress_selector_config
 
-#: Controllers kube-controller-manager runs.  Deliberately absent:
-#: node-lifecycle-controller (fake nodes send no heartbeats; it would taint and
-#: evict), and cloud/volume/certificate controllers the suite does not exercise.
+#: Controllers kube-controller-manager runs.  Deliberately absent: cloud,
+#: attach/detach, certificate and IPAM controllers the suite does not exercise
+#: (a real node's pod range is fixed in its CNI configuration).
 CONTROLLERS = (
     "job-controller",
     "cronjob-controller",
@@ -41,6 +48,14 @@ CONTROLLERS = (
     "replicaset-controller",
     "deployment-controller",
     "resourcequota-controller",
+    "node-lifecycle-controller",  # real and fake nodes heartbeat through their Leases
+    "taint-eviction-controller",
+    "persistentvolume-binder-controller",  # claims bind to (hostPath) volumes as in a real cluster
+    "persistentvolume-protection-controller",
+    "persistentvolumeclaim-protection-controller",
+    "endpoints-controller",  # Services route to pods on a real node (kube-proxy)
+    "endpointslice-controller",
+    "endpointslice-mirroring-controller",
 )
 SERVICE_CIDR = "10.0.0.0/24"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -96,6 +111,8 @@ class ControlPlane:
         self.server = ""
         self.node_names: list[str] = []
         self.start_seconds = 0.0
+        self.egress: EgressProxy | None = None
+        self._heartbeats: kubelet.Heartbeats | None = None
 
     # -- public -----------------------------------------------------------------
 
@@ -116,6 +133,7 @@ class ControlPlane:
         try:
             bins = self.bins
             self.pki = certs.generate(self.workdir / "pki")
+            self.egress = EgressProxy(self.workdir / "egress.sock", self._log("egress-proxy"))
             self._start(self._etcd(bins["etcd"]), deadline)
             self._start(self._apiserver(bins["kube-apiserver"]), deadline)
             write_kubeconfig(
@@ -132,6 +150,7 @@ class ControlPlane:
                 self.node_names = kubelet.create_gpu_nodes(
                     api, self.gpu_nodes, self.gpus_per_node, deadline
                 )
+            self._heartbeats = kubelet.Heartbeats(self.api_client, self.node_names)
         except BaseException:
             self.stop()
             raise
@@ -145,8 +164,14 @@ class ControlPlane:
 
     def stop(self) -> None:
         """Stop components in reverse start order; never leaves a child behind."""
+        if self._heartbeats is not None:
+            self._heartbeats.stop()
+            self._heartbeats = None
         while self.components:
             self.components.pop().stop()
+        if self.egress is not None:
+            self.egress.close()
+            self.egress = None
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -204,14 +229,23 @@ class ControlPlane:
             str(binary),
             f"--etcd-servers={self.etcd_url}",
             "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
             f"--secure-port={port}",
             f"--cert-dir={self.workdir / 'apiserver'}",
             f"--tls-cert-file={p.serving.cert}",
             f"--tls-private-key-file={p.serving.key}",
             f"--client-ca-file={p.ca.cert}",
-            "--authorization-mode=RBAC",
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
             "--anonymous-auth=false",
+            # The `kubernetes` Service's endpoint: the API server's address inside a node's
+            # network namespace, where the node's relay listens (tunnels.Forwarder).
+            f"--advertise-address={certs.NODE_SIDE_IP}",
+            f"--kubelet-client-certificate={p.kubelet_client.cert}",
+            f"--kubelet-client-key={p.kubelet_client.key}",
+            f"--kubelet-certificate-authority={p.ca.cert}",
+            "--kubelet-preferred-address-types=InternalIP",
+            "--egress-selector-config-file="
+            f"{egress_selector_config(self.workdir / 'egress-selector.yaml', self.egress.path)}",
             f"--service-account-issuer={SA_ISSUER}",
             f"--service-account-key-file={p.sa_public}",
             f"--service-account-signing-key-file={p.sa_private}",

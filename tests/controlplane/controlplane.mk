@@ -1,17 +1,32 @@
-# Test control plane (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl) built from pinned Go modules.  Included by the
-# top-level Makefile, which defines PY (the venv python).
+# Test cluster: control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)
+# and a real node (kubelet, kube-proxy, pause) built from pinned Go modules; containerd, runc, CNI
+# plugins, buildah and mmdebstrap from Debian; images built here.  Included by the top-level
+# Makefile, which defines PY (the venv python).
 #
-#   make controlplane   build the binaries once into the cache (or reuse it, or
-#                       use $KUBEBUILDER_ASSETS) and print their directory
-#   make cluster        run the control plane in the foreground; the admin
-#                       kubeconfig goes to .headstart/kubeconfig; Ctrl-C stops it
+#   make controlplane   build the binaries once into the cache (or reuse it, or use
+#                       $KUBEBUILDER_ASSETS) and print their directory
+#   make node-packages  install the Debian packages the node and the image builds need (idempotent)
+#   make images         build (or reuse, by input hash) the pause, base and trainer images, and the
+#                       operator image once operator/Dockerfile exists
+#   make cluster        run control plane + node in the foreground, the trainer image imported;
+#                       the admin kubeconfig goes to .headstart/kubeconfig; Ctrl-C stops it
 PY ?= .venv/bin/python
 CONTROLPLANE_DIR := tests/controlplane
+NODE_DIR := tests/node
+IMAGES := pause base trainer $(if $(wildcard operator/Dockerfile),operator)
+CLUSTER_IMAGES ?= trainer$(if $(wildcard operator/Dockerfile),$(comma)operator)
+comma := ,
 
-.PHONY: controlplane cluster
-controlplane:
+.PHONY: controlplane node-packages images cluster
+controlplane: node-packages
 	@$(CONTROLPLANE_DIR)/build.sh
 
-cluster:
-	@PYTHONPATH=tests$${PYTHONPATH:+:$$PYTHONPATH} $(PY) -m controlplane --kubeconfig .headstart/kubeconfig
+node-packages:
+	@$(NODE_DIR)/install-packages.sh
+
+images: install controlplane
+	@PYTHON=$(PY) $(NODE_DIR)/build-images.sh $(IMAGES)
+
+cluster: install controlplane
+	@PYTHONPATH=tests$${PYTHONPATH:+:$$PYTHONPATH} $(PY) -m controlplane --kubeconfig .headstart/kubeconfig \
+	  --images $(CLUSTER_IMAGES)

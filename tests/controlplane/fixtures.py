@@ -15,6 +15,15 @@ kubectl        (session)  run kubectl against the cluster: kubectl("get", "pods"
 kubelet        (session)  act as a kubelet: kubelet.set_phase(ns, pod, "Succeeded")
 new_namespace  (function) factory for extra namespaces, deleted after the test
 namespace      (function) a fresh namespace whose default ServiceAccount exists
+node           (session)  a real node (containerd, kubelet, kube-proxy in their own namespaces,
+                          node.py), started on first request; tainted
+                          headstart.dev/real-node=true:NoSchedule so that only pods that
+                          tolerate it (and select it) run there, not the fake nodes' pods
+node_image     (session)  node_image("trainer") -> image ref, built (cached) and imported once,
+                          also tagged headstart-trainer:latest (headstart-operator:latest), the
+                          names deploy/ and the operator use by default
+host_path_volume (function) host_path_volume(size="1Gi") -> (PersistentVolume name, host dir),
+                          a hostPath volume for claims to bind; deleted after the test
 
 A missing binary or a failed start fails the session; it is never a skip.
 HEADSTART_CP_KEEP=1 keeps the control plane's work directory (logs, PKI) after
@@ -30,9 +39,10 @@ from pathlib import Path
 
 import pytest
 
-from . import binaries
+from . import binaries, images
 from . import kubelet as fake_kubelet
 from .cluster import ControlPlane
+from .node import Node
 from .processes import ComponentError
 from .waiting import wait_for
 
@@ -179,3 +189,78 @@ def new_namespace(api_client, request):
 @pytest.fixture
 def namespace(new_namespace) -> str:
     return new_namespace()
+
+
+REAL_NODE_TAINT = {"key": "headstart.dev/real-node", "value": "true", "effect": "NoSchedule"}
+#: What a pod spec needs to run on the real node: select it and tolerate its taint.
+ON_REAL_NODE = {
+    "nodeSelector": {"headstart.dev/real-node": "true"},
+    "tolerations": [{"key": REAL_NODE_TAINT["key"], "operator": "Equal", "value": REAL_NODE_TAINT["value"],
+                     "effect": REAL_NODE_TAINT["effect"]}],
+}
+
+
+@pytest.fixture(scope="session")
+def node(control_plane):
+    keep = bool(os.environ.get("HEADSTART_CP_KEEP"))
+    real = Node(control_plane, taints=[REAL_NODE_TAINT], start_timeout=START_TIMEOUT, keep_workdir=keep)
+    try:
+        real.start()
+    except (ComponentError, binaries.BinariesMissing, images.ImageBuildFailed) as exc:
+        pytest.fail(f"node failed to start:\n{exc}", pytrace=False)
+    print(f"\nnode {real.name} ready in {real.start_seconds:.1f}s" + (f" (kept: {real.workdir})" if keep else ""))
+    try:
+        yield real
+    finally:
+        real.stop()
+
+
+@pytest.fixture(scope="session")
+def node_image(node):
+    """node_image(kind) -> ref: build (or reuse) the image, import it into the node once per session."""
+    loaded: dict[str, str] = {}
+
+    def load(kind: str) -> str:
+        if kind not in loaded:
+            try:
+                ref, archive = images.build(kind)
+            except images.ImageBuildFailed as exc:
+                pytest.fail(f"image {kind} could not be built:\n{exc}", pytrace=False)
+            node.load_image(archive, ref=ref, tags=images.DEFAULT_TAGS.get(kind, ()))
+            loaded[kind] = ref
+        return loaded[kind]
+
+    return load
+
+
+@pytest.fixture
+def host_path_volume(api_client, tmp_path_factory):
+    """host_path_volume(size="1Gi", uid=1000) -> (PV name, directory): a hostPath PersistentVolume.
+
+    No storage class: a claim without one binds to it through the persistent-volume binder."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client)
+    made: list[str] = []
+
+    def make(size: str = "1Gi", uid: int = 1000) -> tuple[str, Path]:
+        directory = tmp_path_factory.mktemp("pv")
+        os.chown(directory, uid, uid)
+        name = f"hostpath-{uuid.uuid4().hex[:8]}"
+        core.create_persistent_volume(client.V1PersistentVolume(
+            metadata=client.V1ObjectMeta(name=name),
+            spec=client.V1PersistentVolumeSpec(
+                capacity={"storage": size}, access_modes=["ReadWriteOnce"], storage_class_name="",
+                persistent_volume_reclaim_policy="Retain",
+                host_path=client.V1HostPathVolumeSource(path=str(directory), type="Directory")),
+        ))
+        made.append(name)
+        return name, directory
+
+    yield make
+    for name in made:
+        try:
+            core.delete_persistent_volume(name)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise

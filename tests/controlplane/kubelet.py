@@ -2,12 +2,15 @@
 
 There is no kubelet in the test control plane.  Nodes are plain Node objects
 the scheduler can bind pods to; a test moves a bound pod through its phases
-with :func:`set_pod_phase`, the same status writes a kubelet makes.
+with :func:`set_pod_phase`, the same status writes a kubelet makes, and
+:class:`Heartbeats` renews their Leases as a kubelet does, so the node
+lifecycle controller keeps them Ready.
 """
 
 from __future__ import annotations
 
 import datetime
+import threading
 import time
 
 from kubernetes import client
@@ -64,6 +67,47 @@ def create_gpu_nodes(
         wait_for(lambda n=name: not core.read_node(n).spec.taints,
                  f"node {name} to be untainted", timeout)
     return names
+
+
+class Heartbeats:
+    """Renew each fake node's Lease in kube-node-lease every `interval` seconds, in a thread."""
+
+    LEASE_SECONDS = 40
+
+    def __init__(self, api_factory, names: list[str], interval: float = 10.0) -> None:
+        self._api = api_factory()
+        self._leases = client.CoordinationV1Api(self._api)
+        self._names = list(names)
+        self._interval = interval
+        self._stop = threading.Event()
+        self.beat()  # the first renewal happens before the controller's first look
+        self._thread = threading.Thread(target=self._run, name="fake-node-heartbeats", daemon=True)
+        self._thread.start()
+
+    def beat(self) -> None:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        for name in self._names:
+            body = {"spec": {"holderIdentity": name, "leaseDurationSeconds": self.LEASE_SECONDS,
+                             "renewTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}}
+            try:
+                self._leases.patch_namespaced_lease(name, "kube-node-lease", body, _content_type=STRATEGIC)
+            except client.ApiException as exc:
+                if exc.status != 404:
+                    raise
+                self._leases.create_namespaced_lease("kube-node-lease", {
+                    "metadata": {"name": name}, **body})
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.beat()
+            except Exception:  # noqa: BLE001 - the API may be going away; the next beat retries
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self._api.close()
 
 
 def _container_statuses(pod: client.V1Pod, phase: str, exit_code: int) -> list[dict]:

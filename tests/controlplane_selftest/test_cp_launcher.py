@@ -34,7 +34,7 @@ def test_launcher_serves_kubectl_and_stops_cleanly(tmp_path, bin_dir, stop_signa
     log = (tmp_path / "launcher.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "controlplane", "--kubeconfig", str(kubeconfig),
-         "--gpu-nodes", "1", "--start-timeout", "120"],
+         "--gpu-nodes", "1", "--no-node", "--start-timeout", "120"],
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
