@@ -112,13 +112,13 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
         await _guard(reconciler.ensure(_minimal(body), _indexes(kwargs)), retry)
 
     @kopf.on.event(*FTJ, registry=registry)
-    async def ftj_event(type: str | None, body: Any, namespace: str, name: str, **kwargs: Any) -> None:
+    async def ftj_event(type: str | None, namespace: str, name: str, **kwargs: Any) -> None:
         if type == "DELETED":
             reconciler.forget(namespace, name)
         try:
-            await reconciler.upstream_changed(_minimal(body), _indexes(kwargs))
+            await reconciler.upstream_changed(namespace, name, _indexes(kwargs))
         except (ApiError, TimeoutError, OSError, aiohttp.ClientError) as exc:  # its next event or a restart retries
-            reconciler.metrics.error(type(exc).__name__)
+            reconciler.metrics.error(exc.__class__.__name__)
             log.warning("could not reconcile the jobs waiting for %s/%s: %s", namespace, name, exc)
 
     # -- children ------------------------------------------------------------------------------------------------

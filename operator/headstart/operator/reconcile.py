@@ -32,6 +32,7 @@ from .observe import observe
 WARNING_REASONS = {"InvalidSpec", "UpstreamFailed", "SpecChangeRefused", "ImagePullError", "QuotaExceeded",
                    "PodCreationFailed", "OOMKilled", "DeadlineExceeded", "ChildRejected", "ContainerConfigError",
                    "BadBaseModel", "BadDataset", "OutputConflict", "BadImage", "TrainerFailed"}
+QUIET_REASONS = {"Creating", "CreatingChildren", "JobCreated", "Scheduling", "ContainerCreating", "Finishing"}
 REFUSAL = ("spec changed after the training Job was created; it goes on with the spec it started with "
            "(delete and re-create the FineTuneJob to train with the new spec)")
 log = logging.getLogger("headstart.operator")
@@ -83,6 +84,7 @@ class Reconciler:
         self.failed_create: dict[tuple[str, str], str] = {}
         """Last FailedCreate event message per (namespace, training Job name)."""
 
+
     # -- entry points ----------------------------------------------------------------------------------
 
     async def ensure(self, body: dict[str, Any], indexes: dict[str, Any]) -> None:
@@ -106,15 +108,18 @@ class Reconciler:
                 return  # nothing created yet: ensure() reports
             await self._report(body, job_obj, indexes)
 
-    async def upstream_changed(self, body: dict[str, Any], indexes: dict[str, Any]) -> None:
+    @staticmethod
+    def has_downstream(namespace: str, name: str, indexes: dict[str, Any]) -> bool:
+        waiting = indexes.get("ftj_downstream")
+        return waiting is not None and (namespace, name) in waiting
+
+    async def upstream_changed(self, namespace: str, name: str, indexes: dict[str, Any]) -> None:
         """A job that others start from changed (appeared, progressed, finished, went): reconcile the jobs
         waiting for it (they start when it succeeds; their message says what it is doing meanwhile)."""
-        meta = body["metadata"]
-        waiting = indexes.get("ftj_downstream")
-        if waiting is None or (meta["namespace"], meta["name"]) not in waiting:
+        if not self.has_downstream(namespace, name, indexes):
             return
-        for name in list(waiting[(meta["namespace"], meta["name"])]):
-            down = first(indexes.get("ftj_index"), ftj_key(meta["namespace"], name))
+        for down_name in list(indexes["ftj_downstream"][(namespace, name)]):
+            down = first(indexes.get("ftj_index"), ftj_key(namespace, down_name))
             if down is not None and (down.get("status") or {}).get("reason") == "WaitingForUpstream":
                 await self.ensure(down, indexes)
 
@@ -268,7 +273,7 @@ class Reconciler:
         self.metrics.set_phase(ns, name, verdict.phase)
         if not needs_patch(old, patch):
             return
-        updated = await self.kube.patch(path("FineTuneJob", ns, name, "status"), {"status": patch})
+        updated = await self.kube.patch(path("FineTuneJob", ns, name, "status"), {"status": patch}, urgent=False)
         self.written[(ns, name)] = (meta["uid"], (updated or {}).get("status") or patch)
         stalled_before = any(c.get("type") == "Stalled" and c.get("reason") == "SpecChangeRefused"
                              for c in old.get("conditions") or [])
@@ -276,9 +281,12 @@ class Reconciler:
             kopf.event(self._ref(body), type="Warning", reason="SpecChangeRefused", message=verdict.refused_change)
         if (old.get("phase"), old.get("reason")) != (verdict.phase, verdict.reason):
             log.info("%s/%s: %s %s: %s", ns, name, verdict.phase, verdict.reason, verdict.message)
-            kind = "Warning" if verdict.reason in WARNING_REASONS else "Normal"
-            kopf.event(self._ref(body), type=kind, reason=verdict.reason,
-                       message=f"{verdict.phase}: {verdict.message}"[:1024])
+            # An event for every transition but the short steps in between (JobCreated: the Created event
+            # says it; Scheduling, ContainerCreating), which would double the writes of a burst of new jobs.
+            warning = verdict.reason in WARNING_REASONS
+            if warning or verdict.reason not in QUIET_REASONS:
+                kopf.event(self._ref(body), type="Warning" if warning else "Normal", reason=verdict.reason,
+                           message=f"{verdict.phase}: {verdict.message}"[:1024])
 
     @staticmethod
     def _ref(body: dict[str, Any]) -> dict[str, Any]:
