@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+import yaml
 from controlplane.kubelet import reap_pods
 from controlplane.waiting import wait_for
 from kubernetes import client
@@ -89,3 +90,24 @@ def test_healthz_and_metrics(operator, jobs):
     assert operator.metric("headstart_children_created_total", 'kind="Job"') >= 1
     text = operator.metrics()
     assert "headstart_reconcile_seconds_bucket" in text and "headstart_operator_errors_total" in text
+
+
+def test_recreated_at_once_under_the_same_name_gets_its_own_children(jobs, api_client, namespace):
+    first = jobs.create(job_manifest("again"))
+    jobs.wait_status("again", "reported", lambda s: s.get("trainingJob"))
+    jobs.delete("again")
+    second = jobs.create(job_manifest("again", stages=[{"name": "head", "epochs": 3, "optimizer": {
+        "type": "Adam", "learningRate": 0.001}}]))  # before the garbage collector removed the first's children
+    assert second["metadata"]["uid"] != first["metadata"]["uid"]
+    batch, core = client.BatchV1Api(api_client), client.CoreV1Api(api_client)
+
+    def owned_by_second() -> bool:
+        job = batch.read_namespaced_job("again", namespace)
+        cm = core.read_namespaced_config_map("again-spec", namespace)
+        return all(o.metadata.owner_references[0].uid == second["metadata"]["uid"] for o in (job, cm))
+
+    wait_for(owned_by_second, "the second FineTuneJob's own Job and ConfigMap", 90)
+    status = jobs.wait_status("again", "reported", lambda s: s.get("trainingJob"), 60)
+    assert status["observedGeneration"] == second["metadata"]["generation"]
+    rendered = yaml.safe_load(core.read_namespaced_config_map("again-spec", namespace).data["job.yaml"])
+    assert rendered["spec"]["stages"][0]["epochs"] == 3  # the second spec, not the first's leftover
