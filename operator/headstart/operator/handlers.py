@@ -73,6 +73,19 @@ async def _guard(coro: Any, retry: int) -> None:
         raise kopf.TemporaryError(f"API unreachable: {exc}", delay=HANDLER_BACKOFF * (retry + 1)) from exc
 
 
+class LeanDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """kopf's diff-base in annotations, the same essence built without deep-copying the status and the
+    managed fields first (kopf copies the whole body on every event: most of the operator's CPU in a burst)."""
+
+    def build(self, *, body: Any, extra_fields: Any = None) -> Any:
+        if extra_fields:
+            return super().build(body=body, extra_fields=extra_fields)
+        meta = body.get("metadata") or {}
+        trimmed = {k: v for k, v in body.items() if k not in ("metadata", "status")}
+        trimmed["metadata"] = {k: meta[k] for k in ("labels", "annotations") if k in meta}
+        return super().build(body=kopf.Body(trimmed), extra_fields=extra_fields)
+
+
 def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     handler_opts = {"registry": registry, "retries": HANDLER_RETRIES, "backoff": HANDLER_BACKOFF}
