@@ -45,6 +45,10 @@ def test_lean_diff_base_is_kopfs_essence():
     ours = LeanDiffBaseStorage(**args).build(body=kopf.Body(copy.deepcopy(BODY)))
     assert ours == theirs
     assert "status" not in ours and ours["spec"] == BODY["spec"]
+    for extra in ([("spec",)], [("status", "phase")]):  # spec: the operator's update handler
+        theirs = kopf.AnnotationsDiffBaseStorage(**args).build(body=kopf.Body(copy.deepcopy(BODY)), extra_fields=extra)
+        ours = LeanDiffBaseStorage(**args).build(body=kopf.Body(copy.deepcopy(BODY)), extra_fields=extra)
+        assert ours == theirs, extra
 
 
 @pytest.mark.parametrize("argv, words", [

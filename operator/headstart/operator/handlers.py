@@ -78,8 +78,8 @@ class LeanDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
     managed fields first (kopf copies the whole body on every event: most of the operator's CPU in a burst)."""
 
     def build(self, *, body: Any, extra_fields: Any = None) -> Any:
-        if extra_fields:
-            return super().build(body=body, extra_fields=extra_fields)
+        if any(tuple(field)[:1] in (("status",), ("metadata",)) for field in extra_fields or ()):
+            return super().build(body=body, extra_fields=extra_fields)  # fields it would cut: kopf's own way
         meta = body.get("metadata") or {}
         trimmed = {k: v for k, v in body.items() if k not in ("metadata", "status")}
         trimmed["metadata"] = {k: meta[k] for k in ("labels", "annotations") if k in meta}
