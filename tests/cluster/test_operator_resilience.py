@@ -9,7 +9,7 @@ import yaml
 from controlplane.kubelet import reap_pods
 from controlplane.waiting import wait_for
 from kubernetes import client
-from operator_support import finish_pod, job_manifest
+from operator_support import Jobs, OperatorProcess, finish_pod, job_manifest
 
 from headstart.api import names
 
@@ -111,3 +111,22 @@ def test_recreated_at_once_under_the_same_name_gets_its_own_children(jobs, api_c
     assert status["observedGeneration"] == second["metadata"]["generation"]
     rendered = yaml.safe_load(core.read_namespaced_config_map("again-spec", namespace).data["job.yaml"])
     assert rendered["spec"]["stages"][0]["epochs"] == 3  # the second spec, not the first's leftover
+
+
+def test_a_namespaced_operator_serves_only_its_namespaces(operator, api_client, new_namespace, tmp_path):
+    mine, other = new_namespace(), new_namespace()
+    operator.stop()  # one operator at a time
+    scoped = OperatorProcess(operator.kubeconfig, tmp_path, scope=("--namespace", mine))
+    try:
+        scoped.start()
+        served, ignored = Jobs(api_client, mine), Jobs(api_client, other)
+        served.create(job_manifest("here"))
+        ignored.create(job_manifest("there"))
+        served.wait_status("here", "reported", lambda s: s.get("trainingJob"))
+        served.create(job_manifest("here-too"))  # processed after "there" was created: "there" had its chance
+        served.wait_status("here-too", "reported", lambda s: s.get("trainingJob"))
+        assert ignored.status("there") == {}
+        assert not client.BatchV1Api(api_client).list_namespaced_job(other).items
+    finally:
+        scoped.stop()
+        operator.start()
