@@ -20,7 +20,7 @@ help:
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[operator,trainer,dev]'
+	$(PY) -m pip install -q -e '.[operator,trainer,demo,dev]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -30,11 +30,11 @@ install: $(STAMP)
 # three jobs run by `headstart run`, then transferred vs from-scratch test accuracy side by side.
 demo: install
 	$(VENV)/bin/headstart validate examples/quickstart/
-	$(PY) -m headstart.trainer.quickstart --prepare-only
+	$(PY) -m headstart.quickstart --prepare-only
 	$(VENV)/bin/headstart run examples/quickstart/digits-source.yaml
 	$(VENV)/bin/headstart run examples/quickstart/digits-transfer.yaml
 	$(VENV)/bin/headstart run examples/quickstart/digits-scratch.yaml
-	$(PY) -m headstart.trainer.quickstart --compare headstart-runs
+	$(PY) -m headstart.quickstart --compare headstart-runs
 
 bench: install
 	$(PY) -m bench.trainer

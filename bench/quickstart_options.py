@@ -3,7 +3,7 @@
 ``python -m bench.quickstart_options [--option NAME ...] [--seeds 1 2 3] [--labels 5 10]``
 
 For each option and seed: render source and target images with the quickstart's own functions
-(``headstart.trainer.quickstart.render``), train the quickstart's CNN on the source, transfer it to the
+(``headstart.quickstart.render``), train the quickstart's CNN on the source, transfer it to the
 target (head on the frozen base with Adam 1e-2 for 30 epochs, then everything with Adam 1e-4 for 20)
 and train the same architecture from scratch on the same few target labels (Adam 1e-3 and 3e-3, 60
 epochs each; the better one counts). Prints one JSON line per (option, seed, labels per class) and a
@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any
 
-from headstart.trainer.quickstart import Style
+from headstart.quickstart import Style
 
 CLEAN = Style(shift=False)
 OPTIONS: dict[str, dict[str, Any]] = {
@@ -71,7 +71,7 @@ def measure(name: str, seed: int, labels: list[int], source_epochs: int = 10, co
     import keras
     import numpy as np
 
-    from headstart.trainer.quickstart import digits, render
+    from headstart.quickstart import digits, render
 
     opt = OPTIONS[name]
     images, y = digits()

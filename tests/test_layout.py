@@ -58,3 +58,36 @@ def test_validate_works_without_tensorflow():
     proc = _py(code)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all valid" in proc.stderr
+
+
+def _third_party_imports(root: Path) -> set[str]:
+    """Top-level modules imported anywhere under ``root`` that are neither stdlib nor headstart."""
+    import ast
+
+    found: set[str] = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    return {m for m in found if m not in sys.stdlib_module_names and m not in ("headstart", "__future__")}
+
+
+def test_the_trainer_imports_only_what_its_extra_and_the_base_install_provide():
+    """The trainer image installs `.[trainer]`: no scikit-learn, no Pillow, nothing the demo needs."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    trainer_extra = project["optional-dependencies"]["trainer"]
+    assert not any(dep.startswith(("scikit-learn", "pillow", "scipy")) for dep in trainer_extra)
+    # distribution -> the modules it provides, for the ones whose names differ
+    provides = {"tensorflow": {"tensorflow", "keras"}, "tensorflow-datasets": {"tensorflow_datasets"},
+                "pyyaml": {"yaml"}, "importlib-resources": {"importlib_resources"}}
+    allowed: set[str] = {"numpy"}  # a dependency of tensorflow itself
+    for dep in [*project["dependencies"], *trainer_extra]:
+        name = dep.split(">")[0].split("<")[0].split("=")[0].split("[")[0].strip().lower()
+        allowed |= provides.get(name, {name.replace("-", "_")})
+    imported = _third_party_imports(REPO / "trainer" / "headstart" / "trainer")
+    assert imported <= allowed, f"the trainer imports {sorted(imported - allowed)}, which its extra lacks"
+    assert "sklearn" in _third_party_imports(REPO / "sdk" / "headstart" / "quickstart")  # the demo's, not its

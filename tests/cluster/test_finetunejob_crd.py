@@ -47,24 +47,36 @@ def test_every_example_is_accepted_and_stored_without_defaults(ftj_crd, kubectl,
     assert stored["spec"] == SEED["spec"]  # the server added no defaults: GitOps sees no drift
 
 
-@pytest.mark.parametrize("mutate, expect", [
-    (lambda s: s["baseModel"].update(uri="s3://b/base.keras"), "give exactly one of application, uri or fromJob"),
-    (lambda s: s["baseModel"].update(application="Xceptoin"), "spec.baseModel.application"),
-    (lambda s: s.update(baseModel={"fromJob": "flowers-xception"}), "cannot start from its own output"),
-    (lambda s: s["dataset"].pop("tfds"), "give exactly one of tfds or imageFolder"),
-    (lambda s: s["stages"][1].update(name="head"), "stage names must be unique"),
-    (lambda s: s["stages"][0].update(epochs=0), "spec.stages[0].epochs"),
-    (lambda s: s["stages"][1]["optimizer"].update(learningRate=0), "spec.stages[1].optimizer.learningRate"),
-    (lambda s: s["stages"][1].update(trainBase="some"), "spec.stages[1].trainBase"),
-    (lambda s: s.update(stages=[]), "spec.stages"),
-    (lambda s: s["stages"][0].update(epoch=3), 'unknown field "spec.stages[0].epoch"'),
-])
-def test_server_rejects_what_validate_rejects(ftj_crd, kubectl, namespace, mutate, expect):
-    doc = copy.deepcopy(SEED)
-    mutate(doc["spec"])
-    done = _apply(kubectl, namespace, doc)
-    assert done.returncode != 0, "the API server accepted an invalid FineTuneJob"
-    assert expect in done.stderr, done.stderr
+INVALID = REPO / "tests" / "fixtures" / "invalid"
+#: Invalid manifests the API server cannot refuse, and why: the models (validate, the operator, the trainer)
+#: refuse them. The splits take a string or a number, which a structural schema cannot type, so CEL cannot
+#: see them (the API server says "undefined field" to a rule that reads them).
+MODELS_ONLY = {
+    "image-folder-string-split.yaml": "splits are untyped for CEL",
+    "image-folder-fractions-too-large.yaml": "splits are untyped for CEL",
+    "bad-tfds-split.yaml": "splits are untyped for CEL",
+    "early-stopping-without-validation.yaml": "splits are untyped for CEL",
+}
+EXPECTED = {}
+for _line in (REPO / "tests" / "fixtures" / "invalid.expected").read_text().splitlines():
+    EXPECTED.setdefault(_line.removeprefix("tests/fixtures/invalid/").split("[")[0].split(":")[0], _line)
+
+
+def _server_path(line: str) -> str:
+    """The field path of a `headstart validate` line, as the API server writes it."""
+    rest = line.split(": ", 1)[1]
+    return rest.split(": ", 1)[0] if rest.startswith(("spec", "metadata")) else ""
+
+
+@pytest.mark.parametrize("fixture", sorted(p.name for p in INVALID.glob("*.yaml")))
+def test_server_and_models_agree_on_every_invalid_fixture(ftj_crd, kubectl, namespace, fixture):
+    done = kubectl("apply", "-n", namespace, "-f", str(INVALID / fixture), check=False)
+    if fixture in MODELS_ONLY:
+        assert done.returncode == 0, f"the server now refuses {fixture}: drop it from MODELS_ONLY\n{done.stderr}"
+        return
+    assert done.returncode != 0, f"the API server accepted {fixture}, which validate refuses"
+    path = _server_path(EXPECTED[fixture])
+    assert path.replace("[", ".").split(".")[-1].rstrip("]") in done.stderr, (EXPECTED[fixture], done.stderr)
 
 
 def test_image_folder_fractions_are_accepted(ftj_crd, kubectl, namespace):

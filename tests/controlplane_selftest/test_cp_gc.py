@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from controlplane.waiting import wait_for
-from kubernetes import client
+from kubernetes import client, watch
 
 
 def _owned_children(core: client.CoreV1Api, namespace: str, owner: client.V1ConfigMap,
@@ -44,13 +44,23 @@ def test_foreground_deletion_waits_for_children(api_client, namespace):
     owner = core.create_namespaced_config_map(
         namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="fg")))
     children = _owned_children(core, namespace, owner, 2)
+    listed = core.list_namespaced_config_map(namespace)
+    assert _names(core, namespace) == {"fg", *children}
 
     core.delete_namespaced_config_map("fg", namespace, propagation_policy="Foreground")
     marked = core.read_namespaced_config_map("fg", namespace)
     assert marked.metadata.deletion_timestamp is not None
     assert "foregroundDeletion" in (marked.metadata.finalizers or [])
+    deleted: list[str] = []
+    stream = watch.Watch().stream(core.list_namespaced_config_map, namespace,
+                                  resource_version=listed.metadata.resource_version, timeout_seconds=60)
+    for event in stream:
+        if event["type"] == "DELETED":
+            deleted.append(event["object"].metadata.name)
+        if "fg" in deleted:
+            break
+    assert sorted(deleted[:-1]) == sorted(children) and deleted[-1] == "fg"  # the owner goes last
     wait_for(lambda: not _names(core, namespace), "owner and children to be gone", 60)
-    assert children  # both existed while the owner was being deleted
 
 
 def test_orphan_deletion_keeps_children(api_client, namespace):

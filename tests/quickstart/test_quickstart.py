@@ -1,5 +1,5 @@
 """The offline quickstart, reduced: the same data preparation, manifests (examples/quickstart/) and job
-chain through the real trainer as ``python -m headstart.trainer.quickstart``, on less data."""
+chain through the real trainer as ``python -m headstart.quickstart``, on less data."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from headstart.trainer import quickstart as qs
+from headstart import quickstart as qs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -83,7 +83,7 @@ def test_summary_table_shows_both_accuracies_and_the_gain(reduced):
 
 def _module(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(REPO / r) for r in ("sdk", "trainer", "operator"))}
-    return subprocess.run([sys.executable, "-m", "headstart.trainer.quickstart", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "headstart.quickstart", *args], capture_output=True,
                           text=True, cwd=str(cwd), env=env, timeout=120)
 
 

@@ -66,3 +66,32 @@ def test_headstart_run_missing_dataset_is_one_line(cli, tiny_model_uri, tmp_path
     assert result.exit_code == EXIT_DATASET  # permanent: a training Job would not retry it
     line = one_line_failure(result)
     assert line.startswith("error: dataset.imageFolder: no folder at")
+
+
+#: What TensorFlow's native start-up prints on a machine without a GPU (before absl logging is set up).
+START_UP_NOISE = ("absl::InitializeLog", "cuInit", "cudart_stub", "E0000", "I0000")
+
+
+def test_a_local_run_hides_tensorflows_start_up_lines_unless_verbose(tiny_model_uri, image_folder, tmp_path):
+    import subprocess
+    import sys
+
+    from trainer_support import REPO, trainer_env
+
+    dataset = {"imageFolder": {"uri": str(image_folder)}, "splits": {"validation": 0.25}, "batchSize": 8}
+    job = write_job_file(tmp_path / "job.yaml", job_dict(
+        "quiet", base={"uri": tiny_model_uri}, dataset=dataset, stages=ONE_EPOCH,
+        output={"uri": str(tmp_path / "unused"), "formats": ["keras"]}))
+    env = {k: v for k, v in trainer_env().items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # TensorFlow's default
+
+    def run(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", "from headstart.sdk.cli import main; main()", "run", str(job), *flags],
+            capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+
+    quiet = run("--output", str(tmp_path / "quiet"))
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert not [line for line in quiet.stderr.splitlines() if any(n in line for n in START_UP_NOISE)], quiet.stderr
+    verbose = run("--output", str(tmp_path / "verbose"), "--verbose")
+    assert verbose.returncode == 0, verbose.stderr[-2000:]
+    assert any(noise in verbose.stderr for noise in START_UP_NOISE), verbose.stderr  # they exist; now shown

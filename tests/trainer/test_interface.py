@@ -45,13 +45,17 @@ def test_run_command_without_tensorflow_says_how_to_install(monkeypatch, tmp_pat
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_trainer_cli_rejects_a_bad_manifest_in_one_line(tmp_path):
+def test_trainer_cli_rejects_a_bad_manifest_with_one_line_per_problem(tmp_path, capsys):
     from headstart.trainer.__main__ import main
 
     bad = tmp_path / "job.yaml"
     bad.write_text("apiVersion: headstart.dev/v1alpha1\nkind: FineTuneJob\nmetadata: {name: x}\nspec: {}\n")
     assert main(["--job", str(bad)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    missing = ("spec.baseModel", "spec.dataset", "spec.stages", "spec.output")
+    assert lines == [f"error: {bad}[0]: {field}: required field is missing" for field in missing]
     assert main(["--job", str(bad), "--from-job", "nonsense"]) == 2
+    assert capsys.readouterr().err == "error: --from-job 'nonsense': expected NAME=URI\n"
 
 
 def test_learning_rate_schedules_follow_the_spec():
@@ -71,16 +75,38 @@ def test_learning_rate_schedules_follow_the_spec():
 
 def test_optimizer_type_names_the_keras_class():
     import keras
+    from pydantic import ValidationError
 
-    from headstart.trainer import SpecError
     from headstart.trainer.stages import make_optimizer
 
     sgd = make_optimizer(OptimizerSpec(type="SGD", learning_rate=0.01, momentum=0.9))
     assert isinstance(sgd, keras.optimizers.SGD) and sgd.momentum == pytest.approx(0.9)
     adamw = make_optimizer(OptimizerSpec(type="AdamW", learning_rate=0.01, weight_decay=0.01))
     assert isinstance(adamw, keras.optimizers.AdamW) and adamw.weight_decay == pytest.approx(0.01)
-    with pytest.raises(SpecError, match="Adam takes no momentum"):
-        make_optimizer(OptimizerSpec(type="Adam", learning_rate=0.01, momentum=0.9))
+    with pytest.raises(ValidationError, match="Adam takes no momentum"):  # the API refuses it, not Keras
+        OptimizerSpec(type="Adam", learning_rate=0.01, momentum=0.9)
+
+
+def test_each_stages_learning_rate_reaches_the_keras_optimizer(folder_job, tmp_path):
+    """Keras logs the optimizer's own learning rate at every epoch end: each stage's rate and schedule
+    arrive there (and a following stage's optimizer does not inherit the previous one's rate)."""
+    from trainer_support import Recorder
+
+    from headstart.trainer import run_job
+
+    stages = [
+        {"name": "head", "trainBase": "none", "epochs": 2, "optimizer": {"type": "Adam", "learningRate": 0.02}},
+        {"name": "tune", "trainBase": "all", "epochs": 3,
+         "optimizer": {"type": "SGD", "learningRate": 0.004, "momentum": 0.5,
+                       "schedule": {"type": "exponential", "decayRate": 0.5}}},
+    ]
+    recorder = Recorder()
+    run_job(folder_job(stages=stages, output={"uri": str(tmp_path / "out"), "formats": ["keras"]}),
+            reporter=recorder)
+    rates = [(args[0].stage, args[0].metrics["learning_rate"]) for name, args in recorder.events
+             if name == "epoch_ended"]
+    assert [stage for stage, _ in rates] == ["head", "head", "tune", "tune", "tune"]
+    assert [rate for _, rate in rates] == pytest.approx([0.02, 0.02, 0.004, 0.002, 0.001], rel=1e-5)
 
 
 def test_line_reporter_prints_one_line_per_event():

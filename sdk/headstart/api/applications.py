@@ -52,6 +52,26 @@ _SIZES: dict[str, int] = {
 
 APPLICATIONS: tuple[str, ...] = tuple(_SIZES)
 
+#: The smallest input side each application accepts (keras.applications' own min_size); 32 for the rest.
+_MIN_SIDES: dict[str, int] = {"Xception": 71, "InceptionV3": 75, "InceptionResNetV2": 75}
+MIN_SIDE = 32
+
+
+def min_image_side(application: str) -> int:
+    """The smallest height or width keras.applications accepts for ``application`` without its top."""
+    return _MIN_SIDES.get(application, MIN_SIDE)
+
+
+def min_side_cel(application: str, image_size: str) -> str:
+    """A CEL rule: every side of ``image_size`` is at least the application's minimum."""
+    by_min: dict[int, list[str]] = {}
+    for name, side in _MIN_SIDES.items():
+        by_min.setdefault(side, []).append(name)
+    expr = str(MIN_SIDE)
+    for side, names in sorted(by_min.items()):
+        expr = f"({application} in {names!r} ? {side} : {expr})"
+    return f"{image_size}.all(s, s >= {expr})"
+
 
 def default_image_size(application: str) -> tuple[int, int]:
     """The (height, width) an application was trained at on ImageNet."""

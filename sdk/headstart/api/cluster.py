@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from ._base import ApiModel, cel
-from .uris import check_uri
+from .uris import check_uri, uri_cel
 
 QUANTITY_PATTERN = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
 
@@ -18,7 +18,9 @@ QUANTITY_PATTERN = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
 class OutputSpec(ApiModel):
     """Where the trained model goes, and in which formats."""
 
-    uri: str = Field(max_length=2048)
+    model_config = cel(*uri_cel("uri", writable=True))
+
+    uri: str = Field(min_length=1, max_length=2048)
     """Output location: pvc://CLAIM/path, s3://, gs://, file:// or (local runs) a path."""
 
     formats: list[Literal["keras", "savedmodel", "tflite"]] = Field(

@@ -2,23 +2,61 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from ._base import ApiModel, cel
-from .uris import check_uri_field
+from .uris import check_uri_field, uri_cel
 
 SplitValue = str | float
+
+# TFDS's split grammar (tfds.core.ReadInstruction.from_spec): parts joined by '+', each a split name with
+# an optional selector: [from:to] in examples or percent (either side may be empty), or [N shard].
+_SPLIT_PART = re.compile(r"^(?P<name>[\w-]+)(\[(?P<selector>[^\]]*)\])?$")
+_SPLIT_BOUND = re.compile(r"^(?P<value>-?[0-9_.]+)?(?P<unit>%|shard)?$")
+
+
+def tfds_split_problem(text: str) -> str | None:
+    """Why ``text`` is not a TFDS split string, or None when it is one."""
+    for part in re.split(r"\s*\+\s*", text.strip()):
+        match = _SPLIT_PART.match(part)
+        if match is None:
+            return f"{part!r} is not a split such as 'train', 'train[:80%]' or 'train[10:20]+test'"
+        selector = match.group("selector")
+        if selector is None:
+            continue
+        if match.group("name") == "all":
+            return "'all' takes no slice"
+        bounds = [_SPLIT_BOUND.match(b) for b in selector.split(":")]
+        if len(bounds) > 2 or not all(bounds) or not any(b.group("value") for b in bounds if b):
+            return f"{part!r}: a slice is [from:to] with numbers or percentages, e.g. [:80%] or [100:]"
+        units = {b.group("unit") or "abs" for b in bounds if b and b.group("value")}
+        if len(bounds) == 1 and units != {"shard"}:
+            return f"{part!r}: a single index selects a shard ([3shard]); use a slice such as [:10] or [:10%]"
+        for bound in bounds:
+            value = bound.group("value") if bound else None
+            if not value:
+                continue
+            try:
+                number = float(value) if "%" in units else int(value)
+            except ValueError:
+                return f"{part!r}: {value!r} is not a whole number (only percentages take decimals)"
+            if "%" in units and not -100 <= number <= 100:
+                return f"{part!r}: a percentage must lie between -100 and 100"
+    return None
 
 
 class TfdsSource(ApiModel):
     """A TensorFlow Datasets dataset."""
 
+    model_config = cel(*uri_cel("dataDir"))
+
     name: str = Field(min_length=1, max_length=256, pattern=r"^[a-z0-9_]+(/[\w.-]+)?(:[\d.*]+)?$")
     """The TFDS name, e.g. tf_flowers (optionally with config and version, e.g. 'cifar10:3.0.2')."""
 
-    data_dir: str | None = Field(default=None, max_length=2048)
+    data_dir: str | None = Field(default=None, min_length=1, max_length=2048)
     """Where TFDS keeps prepared data, e.g. pvc://datasets/tfds; a shared copy avoids downloads per job."""
 
     download: bool = True
@@ -34,7 +72,9 @@ class TfdsSource(ApiModel):
 class ImageFolderSource(ApiModel):
     """A folder with one subfolder of images per class; the subfolder names are the class names."""
 
-    uri: str = Field(max_length=2048)
+    model_config = cel(*uri_cel("uri"))
+
+    uri: str = Field(min_length=1, max_length=2048)
     """Local path or URI of the folder (file://, s3://, gs://, pvc://...)."""
 
     @model_validator(mode="after")
@@ -96,6 +136,9 @@ class DatasetSpec(ApiModel):
                     raise ValueError(f"splits.{name}: a TFDS split is a string such as 'train[:80%]'")
                 if isinstance(value, str) and not value.strip():
                     raise ValueError(f"splits.{name}: must not be empty")
+                problem = tfds_split_problem(value) if isinstance(value, str) else None
+                if problem is not None:
+                    raise ValueError(f"splits.{name}: {problem}")
         else:
             if self.splits.train is not None:
                 raise ValueError("splits.train: an image folder trains on what validation and test leave")

@@ -14,7 +14,8 @@ from .cluster import QUANTITY_PATTERN
 from .model import NAME_PATTERN
 from .stages import TRAIN_BASE_PATTERN
 
-_PATH_PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*): (.+)$", re.S)
+_PATH_PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9]*(?:\[[0-9]+\])*(?:\.[A-Za-z][A-Za-z0-9]*(?:\[[0-9]+\])*)*): (.+)$",
+                          re.S)
 _TYPE_WORDS = {
     "string_type": "a string",
     "int_type": "an integer",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -31,7 +32,8 @@ SHORT_NAMES = ("ftj",)
 
 
 class ObjectMeta(ApiModel):
-    """The parts of metav1.ObjectMeta a manifest carries (the rest is the API server's)."""
+    """The parts of metav1.ObjectMeta a manifest carries, and (read back from a cluster) a few the API server
+    sets; the rest is ignored."""
 
     model_config = ApiModel.model_config | {"extra": "ignore"}
 
@@ -39,6 +41,14 @@ class ObjectMeta(ApiModel):
     namespace: str | None = Field(default=None, max_length=63, pattern=NAME_PATTERN)
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    uid: str | None = None
+    """Set by the API server."""
+    generation: int | None = None
+    """Set by the API server: bumped by every change of the spec."""
+    resource_version: str | None = None
+    """Set by the API server."""
+    creation_timestamp: datetime | None = None
+    """Set by the API server."""
 
 
 class FineTuneJobSpec(ApiModel):
@@ -96,6 +106,18 @@ class FineTuneJobSpec(ApiModel):
             if stage.name in seen:
                 raise ValueError(f"stages: name {stage.name!r} is used twice")
             seen.add(stage.name)
+        return self
+
+    @model_validator(mode="after")
+    def _early_stopping_has_its_metric(self) -> FineTuneJobSpec:
+        if self.dataset.splits.validation is not None:
+            return self
+        for index, stage in enumerate(self.stages):
+            stopping = stage.early_stopping
+            if stopping is not None and stopping.monitor.startswith("val_"):
+                raise ValueError(
+                    f"stages[{index}].earlyStopping.monitor: {stopping.monitor} needs a validation split "
+                    "(set dataset.splits.validation, or monitor loss or accuracy)")
         return self
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import difflib
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ._base import ApiModel, cel
-from .applications import APPLICATIONS, default_image_size, suggest
-from .uris import check_uri_field
+from .applications import APPLICATIONS, MIN_SIDE, default_image_size, min_image_side, min_side_cel, suggest
+from .keras_names import ACTIVATIONS, EXCLUDED_ACTIVATIONS
+from .uris import check_uri_field, uri_cel
+
+MAX_SIDE = 2048
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
@@ -21,16 +25,22 @@ class BaseModelSpec(ApiModel):
          "give exactly one of application, uri or fromJob"),
         ("!has(self.weights) || self.weights == 'imagenet' || self.weights == 'none' || has(self.application)",
          "weights: only an application takes weights; a model by uri or fromJob has its own"),
+        ("!has(self.application) || !has(self.imageSize) || "
+         + min_side_cel("self.application", "self.imageSize"),
+         "imageSize: smaller than the application accepts (Xception 71, InceptionV3 and InceptionResNetV2 75, "
+         "the others 32 pixels)"),
+        *uri_cel("uri"),
+        *uri_cel("weights", unless=("imagenet", "none")),
     )
 
     application: str | None = Field(default=None, max_length=64, json_schema_extra={"enum": list(APPLICATIONS)})
     """A keras.applications model by name, e.g. Xception, ResNet50, MobileNetV2, EfficientNetB0."""
 
-    weights: str = Field(default="imagenet", max_length=2048)
+    weights: str = Field(default="imagenet", min_length=1, max_length=2048)
     """Weights of the application: 'imagenet', 'none' (random initialisation) or the URI of a weights file.
     Default: imagenet."""
 
-    uri: str | None = Field(default=None, max_length=2048)
+    uri: str | None = Field(default=None, min_length=1, max_length=2048)
     """A user's own model instead of an application: a .keras file or a SavedModel directory, by URI."""
 
     from_job: str | None = Field(default=None, max_length=253, pattern=NAME_PATTERN)
@@ -39,7 +49,8 @@ class BaseModelSpec(ApiModel):
     cut_at: str | None = Field(default=None, max_length=256)
     """Name of the layer to cut the base at; its output feeds the head. Default: the base without its top."""
 
-    image_size: list[int] | None = Field(default=None, min_length=2, max_length=2)
+    image_size: list[Annotated[int, Field(ge=MIN_SIDE, le=MAX_SIDE)]] | None = Field(
+        default=None, min_length=2, max_length=2)
     """Input [height, width] in pixels. Default: the application's own size (Xception 299, most 224), or
     the input size of a model given by uri or fromJob."""
 
@@ -63,8 +74,11 @@ class BaseModelSpec(ApiModel):
             if self.application is None:
                 raise ValueError(
                     "weights: only an application takes weights; a model by uri or fromJob has its own")
-        if self.image_size is not None and any(s < 32 or s > 2048 for s in self.image_size):
-            raise ValueError("imageSize: each side must be between 32 and 2048 pixels")
+        if self.application is not None and self.image_size is not None:
+            least = min_image_side(self.application)
+            if min(self.image_size) < least:
+                raise ValueError(f"imageSize: {self.application} needs at least {least}x{least} pixels "
+                                 f"(got {self.image_size[0]}x{self.image_size[1]})")
         return self
 
     def resolved_image_size(self) -> tuple[int, int] | None:
@@ -82,11 +96,22 @@ class HeadLayer(ApiModel):
     units: int = Field(gt=0, le=65536)
     """Number of units."""
 
-    activation: str = Field(default="relu", max_length=32)
-    """A keras activation name. Default: relu."""
+    activation: str = Field(default="relu", max_length=32, json_schema_extra={"enum": list(ACTIVATIONS)})
+    """A keras.activations name, e.g. relu, gelu, swish, tanh. Default: relu."""
 
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     """Dropout rate after this layer. Default: 0."""
+
+    @field_validator("activation")
+    @classmethod
+    def _activation(cls, value: str) -> str:
+        if value in ACTIVATIONS:
+            return value
+        if value in EXCLUDED_ACTIVATIONS:
+            raise ValueError(f"{value!r} cannot be a head layer's activation: it {EXCLUDED_ACTIVATIONS[value]}")
+        close = difflib.get_close_matches(value.lower(), ACTIVATIONS, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else " (see keras.activations for the names)"
+        raise ValueError(f"unknown activation {value!r}{hint}")
 
 
 class HeadSpec(ApiModel):

@@ -6,9 +6,10 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from ._base import ApiModel
+from ._base import ApiModel, cel
+from .keras_names import WITH_MOMENTUM
 
 TRAIN_BASE_PATTERN = r"^(none|all|top:[1-9][0-9]{0,4}|from:[^\s]{1,256})$"
 
@@ -54,6 +55,11 @@ class ScheduleSpec(ApiModel):
 class OptimizerSpec(ApiModel):
     """The optimizer of a stage; type names the keras.optimizers class."""
 
+    model_config = cel(
+        (f"!has(self.momentum) || self.momentum == 0.0 || self.type in {list(WITH_MOMENTUM)!r}",
+         f"momentum: only {' and '.join(WITH_MOMENTUM)} take momentum"),
+    )
+
     type: Literal["SGD", "Adam", "AdamW", "RMSprop"]
     """The keras.optimizers class: SGD, Adam, AdamW or RMSprop."""
 
@@ -68,6 +74,13 @@ class OptimizerSpec(ApiModel):
 
     schedule: ScheduleSpec | None = None
     """Optional learning-rate schedule."""
+
+    @model_validator(mode="after")
+    def _momentum(self) -> OptimizerSpec:
+        if self.momentum and self.type not in WITH_MOMENTUM:
+            raise ValueError(f"momentum: optimizer type {self.type} takes no momentum "
+                             f"(only {' and '.join(WITH_MOMENTUM)} do)")
+        return self
 
 
 class EarlyStoppingSpec(ApiModel):

@@ -63,6 +63,28 @@ def check_uri(uri: str, *, writable: bool = False) -> str:
     return uri
 
 
+def uri_cel(field: str, *, writable: bool = False, unless: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """CEL rules (rule, message) for the URI in ``self.<field>``: check_uri's rules, so the API server refuses
+    what the models refuse. ``unless``: values that are not URIs (a weights field's 'imagenet')."""
+    schemes = "|".join(STORAGE_SCHEMES if writable else READ_SCHEMES)
+    value = f"self.{field}"
+    guard = f"!has(self.{field})" + "".join(f" || {value} == '{word}'" for word in unless)
+    pvc = f"{value}.startsWith('pvc://')"
+    rules = [
+        (f"{value}.matches('^[^:/]*(/|$)') || {value}.matches('^[.]') || {value}.matches('(?i)^({schemes})://')",
+         f"{field}: unsupported scheme (use one of: {', '.join(STORAGE_SCHEMES if writable else READ_SCHEMES)})"),
+        (f"!{pvc} || {value}.matches('^pvc://[^/]+/+[^/]')", f"{field}: a pvc URI needs a path inside the claim: "
+         "pvc://CLAIM/path"),
+        (f"!{pvc} || !{value}.matches('/[.][.](/|$)')",
+         f"{field}: a pvc URI must not climb out of its claim with '..'"),
+        (f"!{value}.startsWith('file://') || {value}.matches('^file://(localhost)?/.')",
+         f"{field}: a file URI needs an absolute path: file:///path"),
+        (f"!{value}.contains('://') || {value}.matches('^(?i)(file|memory)://') || {value}.matches('^[^:]+://[^/]')",
+         f"{field}: a URI needs a bucket or host: SCHEME://BUCKET/path"),
+    ]
+    return [(f"{guard} || ({rule})", message) for rule, message in rules]
+
+
 def check_uri_field(field: str, uri: str, *, writable: bool = False, hint: str = "") -> None:
     """check_uri for a model validator: the ValueError names the field, as ``field: reason``."""
     try:

@@ -10,13 +10,14 @@ import difflib
 import importlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from headstart.api import BaseModelSpec
 
 from . import storage
 from .errors import BaseModelError, WeightsDownloadError, first_line, looks_like_network_failure
+from .modelcard import BaseCard
 
 BASE_NAME = "base"
 PREPROCESSING_NAME = "preprocessing"
@@ -30,7 +31,7 @@ class Base:
     preprocessing: Any | None
     """A frozen layer mapping raw 0-255 RGB to what the base expects, or None."""
     image_size: tuple[int, int]
-    card: dict[str, str] = field(default_factory=dict)
+    card: BaseCard
     """What the model card says about the base."""
     self_contained: bool = True
     """False for a plain SavedModel base: a .keras file would only reference the SavedModel's files."""
@@ -47,7 +48,7 @@ def build_base(spec: BaseModelSpec, workdir: str,
             raise BaseModelError("baseModel.cutAt: a plain SavedModel has no layers to cut at")
         base = _cut(model, spec.cut_at)
         size = _image_size(base, spec)
-        return Base(base, None, size, {"source": f"model {spec.uri}", "weights": "its own"},
+        return Base(base, None, size, BaseCard(f"model {spec.uri}", "its own"),
                     self_contained=not saved_model)
     assert spec.from_job is not None
     if resolve_from_job is None:
@@ -84,7 +85,7 @@ def _application(spec: BaseModelSpec, workdir: str) -> Base:
         raise BaseModelError(f"cannot build {name} with weights {spec.weights!r}: {first_line(exc)}") from exc
     preprocessing = application_preprocessing(ctor)
     base = _cut(model, spec.cut_at)
-    return Base(base, preprocessing, size, {"source": f"keras.applications.{name}", "weights": spec.weights})
+    return Base(base, preprocessing, size, BaseCard(f"keras.applications.{name}", spec.weights))
 
 
 def _fetch_weights(uri: str, workdir: str) -> str:
@@ -234,4 +235,4 @@ def _from_job(spec: BaseModelSpec, uri: str, workdir: str) -> Base:
     if spec.image_size is not None and tuple(spec.image_size) != size:
         raise BaseModelError(f"baseModel.imageSize {spec.image_size} differs from job "
                              f"{spec.from_job!r}'s input {list(size)}")
-    return Base(base, preprocessing, size, {"source": f"job {spec.from_job} ({uri})", "weights": "fine-tuned"})
+    return Base(base, preprocessing, size, BaseCard(f"job {spec.from_job} ({uri})", "fine-tuned"))

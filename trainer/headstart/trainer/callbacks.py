@@ -2,43 +2,82 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import keras
 
+from .checkpoints import Checkpoints, StageState, State
+from .reporting import Progress, Reporter, StagePlan
+
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """keras EarlyStopping whose state (wait, best, best epoch and weights) survives a restart."""
+    """keras EarlyStopping whose state (wait, best, best epoch and weights) survives a restart: give the
+    ``resume_state`` that ``state()`` returned and the best weights saved with it."""
 
-    _resume: dict | None = None
-    _resume_weights: list | None = None
-
-    def resume_from(self, state: dict | None, weights: list | None) -> None:
-        self._resume, self._resume_weights = state, weights
+    def __init__(self, *, resume_state: dict | None = None, resume_weights: list | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.resume_state = resume_state
+        self.resume_weights = resume_weights
 
     def on_train_begin(self, logs: Any = None) -> None:
         super().on_train_begin(logs)
-        if self._resume:
-            self.wait = int(self._resume["wait"])
-            self.best = self._resume["best"]
-            self.best_epoch = int(self._resume["best_epoch"])
-            self.best_weights = self._resume_weights
+        if self.resume_state:
+            self.wait = int(self.resume_state["wait"])
+            self.best = self.resume_state["best"]
+            self.best_epoch = int(self.resume_state["best_epoch"])
+            self.best_weights = self.resume_weights
 
     def state(self) -> dict:
         best = None if self.best is None else float(self.best)
         return {"wait": int(self.wait), "best": best, "best_epoch": int(self.best_epoch)}
 
+    def improved_at(self, epoch: int) -> list | None:
+        """The weights to keep as the best, when ``epoch`` was the best so far and they are restored."""
+        if self.restore_best_weights and self.best_epoch == epoch and self.best_weights is not None:
+            return self.best_weights
+        return None
 
-class EpochEnd(keras.callbacks.Callback):
-    """Calls ``fn(epoch, logs)`` after every epoch (checkpoint, then report); put it last."""
 
-    def __init__(self, fn: Callable[[int, dict], None]):
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After every epoch, in this order: the stage's state records the epoch, the checkpoint is written (in
+    the background), the progress is reported. Put it last, after early stopping has seen the epoch.
+
+    ``full_model`` is the whole model; ``head`` is given for a feature-cache stage, whose base does not
+    change, so only the head is checkpointed. The optimizer is the trained model's own."""
+
+    def __init__(self, *, plan: StagePlan, state: State, stage_state: StageState, checkpoints: Checkpoints,
+                 full_model: Any, head: Any | None, early_stopping: ResumableEarlyStopping | None,
+                 reporter: Reporter):
         super().__init__()
-        self.fn = fn
+        self.plan = plan
+        self.state = state
+        self.stage_state = stage_state
+        self.checkpoints = checkpoints
+        self.full_model = full_model
+        self.head = head
+        self.early_stopping = early_stopping
+        self.reporter = reporter
+        self.seconds_before = stage_state.duration_seconds
+        self.started = time.monotonic()  # the stage's time includes computing its cached features
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.fn(epoch, dict(logs or {}))
+        metrics = {name: float(value) for name, value in (logs or {}).items()}
+        # the rate the optimizer trained with (Keras logs it only under a LearningRateScheduler)
+        metrics.setdefault("learning_rate", float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+        stage = self.stage_state
+        for name, value in metrics.items():
+            stage.history.setdefault(name, []).append(value)
+        stage.epochs_done = epoch + 1
+        stage.duration_seconds = self.seconds_before + time.monotonic() - self.started
+        stage.stopped = bool(self.model.stop_training)
+        improved = None
+        if self.early_stopping is not None:
+            stage.early_stopping = self.early_stopping.state()
+            improved = self.early_stopping.improved_at(epoch)
+        self.checkpoints.save_epoch(self.state, self.full_model, self.model.optimizer, improved, head=self.head)
+        self.reporter.epoch_ended(Progress(self.plan.name, self.plan.index, epoch + 1, self.plan.epochs, metrics))
 
 
 class BatchEnd(keras.callbacks.Callback):

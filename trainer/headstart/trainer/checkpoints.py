@@ -5,28 +5,37 @@ run killed at any moment leaves the previous consistent state. Weights and optim
 plain numpy archives of ``model.get_weights()`` / ``optimizer.variables`` in their (deterministic)
 order, independent of Keras' saving formats.
 
-Each save is one task of a background thread, so the next epoch trains while the last one's checkpoint
-(numpy snapshots taken when it was asked for) reaches storage. Inside the task the files come first,
-then ``state.json``, then the removal of what it no longer names; a failing write stops the task there, so
+Each save (``Checkpoints.save``, a ``Save``) is one task of a background thread, so the next epoch trains
+while the last one's checkpoint (numpy snapshots taken when it was asked for) reaches storage. Inside the
+task the files come first, then ``state.json``, then the removal of what it no longer names; the ``Save``
+puts them in that order, so no caller can get it wrong. A failing write stops the task there, so
 ``state.json`` never names a file that was not written and the previous checkpoint is not removed. Each
 save first waits for the previous one, so at most one is in flight: when epoch N+1 ends, epoch N's is in
-storage. ``flush()`` waits (and raises a failure as OutputError); reads flush first.
+storage. ``flush()`` waits (and raises a failure as OutputError); reads flush first. ``state.json`` records
+each file's kind; superseded kinds (a stage's start, an epoch) are removed once no longer named, stage
+boundaries stay.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from . import storage
 from .errors import OutputError
 from .reporting import StageResult
 
-FORMAT = 1
+FORMAT = 2
+
+FileKind = Literal["start", "epoch", "stage-end"]
+"""What a checkpoint file holds: a stage's starting weights, one epoch's state, or a stage boundary."""
+SUPERSEDED_KINDS: tuple[FileKind, ...] = ("start", "epoch")
+"""Kinds removed once no longer named by state.json; stage boundaries stay."""
 
 
 @dataclass
@@ -53,11 +62,13 @@ class State:
     """Completed stages."""
     weights: str | None = None
     current: StageState | None = None
+    files: dict[str, FileKind] = field(default_factory=dict)
+    """Every checkpoint file written and not yet removed, with its kind."""
 
     def to_json(self) -> bytes:
         data = {"format": FORMAT, "job": self.job, "spec_sha256": self.spec_sha256,
                 "stages": [s.to_dict() for s in self.stages], "weights": self.weights,
-                "current": None if self.current is None else self.current.__dict__}
+                "current": None if self.current is None else self.current.__dict__, "files": self.files}
         return json.dumps(data, indent=1).encode()
 
     @classmethod
@@ -68,7 +79,58 @@ class State:
         current = data.get("current")
         return cls(job=data["job"], spec_sha256=data["spec_sha256"],
                    stages=[StageResult.from_dict(s) for s in data["stages"]], weights=data.get("weights"),
-                   current=None if current is None else StageState(**current))
+                   current=None if current is None else StageState(**current), files=dict(data["files"]))
+
+    def named(self) -> set[str]:
+        """The files state.json needs to resume."""
+        names = {self.weights}
+        if self.current is not None:
+            names |= {self.current.optimizer, self.current.best_weights, self.current.head_weights}
+        return {name for name in names if name}
+
+
+class Save:
+    """One checkpoint save, built by a ``with checkpoints.save(state) as save:`` block: the block queues
+    files (numpy snapshots taken now) and updates ``state``; when the block ends, the save runs in the
+    background as files, then state.json, then the removal of the superseded files it no longer names."""
+
+    def __init__(self, root: str, state: State):
+        self.root = root
+        self.state = state
+        self.named_before = state.named()
+        self.writes: list[Callable[[], None]] = []
+        self.release_all = False
+
+    def write(self, name: str, kind: FileKind, arrays: list[Any]) -> str:
+        """Queue ``arrays`` for writing as ``name``; returns the name for the state to refer to."""
+        import numpy as np
+
+        uri = storage.join(self.root, name)
+
+        def write() -> None:
+            buf = io.BytesIO()
+            np.savez(buf, *arrays)
+            storage.write_bytes_atomic(uri, buf.getvalue())
+
+        self.writes.append(write)
+        self.state.files[name] = kind
+        return name
+
+    def release_superseded(self) -> None:
+        """Remove every superseded-kind file, named or not (the outputs are written: no resume needed)."""
+        self.release_all = True
+
+    def steps(self) -> list[Callable[[], None]]:
+        """The writes, then state.json, then the removals, in that order."""
+        keep = set() if self.release_all else self.state.named()
+        gone = sorted(name for name, kind in self.state.files.items()
+                      if kind in SUPERSEDED_KINDS and name not in keep
+                      and (self.release_all or name in self.named_before))
+        for name in gone:
+            del self.state.files[name]
+        state_uri, state_json = storage.join(self.root, "state.json"), self.state.to_json()
+        removals = [lambda uri=storage.join(self.root, name): storage.remove(uri) for name in gone]
+        return [*self.writes, lambda: storage.write_bytes_atomic(state_uri, state_json), *removals]
 
 
 class Checkpoints:
@@ -78,11 +140,14 @@ class Checkpoints:
         self.spec_sha256 = spec_sha256
         self._writer: ThreadPoolExecutor | None = None
         self._inflight: Future | None = None
-        self._steps: list[Callable[[], None]] = []
 
-    def _commit(self) -> None:
-        """Run the steps gathered by this save, in order, as one background task."""
-        steps, self._steps = self._steps, []
+    @contextmanager
+    def save(self, state: State) -> Iterator[Save]:
+        """One save as one background task (see Save); nothing is queued if the block raises."""
+        self.flush()
+        save = Save(self.root, state)
+        yield save
+        steps = save.steps()
 
         def run() -> None:
             for step in steps:
@@ -130,18 +195,6 @@ class Checkpoints:
         self.flush()
         storage.remove(self.root)
 
-    def _save_arrays(self, name: str, arrays: list[Any]) -> str:
-        """Queue ``arrays`` (numpy snapshots, not live variables) for writing as ``name``."""
-        import numpy as np
-
-        def write() -> None:
-            buf = io.BytesIO()
-            np.savez(buf, *arrays)
-            storage.write_bytes_atomic(storage.join(self.root, name), buf.getvalue())
-
-        self._steps.append(write)
-        return name
-
     def _load_arrays(self, name: str) -> list[Any]:
         import numpy as np
 
@@ -155,58 +208,33 @@ class Checkpoints:
 
     def save_start(self, state: State, model: Any, index: int) -> None:
         """Before a feature-cache stage that has no full checkpoint to build on: the whole model, once."""
-        self.flush()
-        state.weights = self._save_arrays(f"stage-{index:02d}-start.weights.npz", model.get_weights())
-        self._write_state(state)
-        self._commit()
+        with self.save(state) as save:
+            state.weights = save.write(f"stage-{index:02d}-start.weights.npz", "start", model.get_weights())
 
     def save_epoch(self, state: State, model: Any, optimizer: Any, improved_weights: list | None,
                    head: Any | None = None) -> None:
         """After an epoch: the weights (only the head's when ``head`` is given: a feature-cache stage, whose
         base is unchanged since ``state.weights``), the optimizer's variables, then state.json."""
-        self.flush()
-        cur = state.current
-        assert cur is not None
-        tag = f"stage-{cur.index:02d}-epoch-{cur.epochs_done:04d}"
-        old = self._referenced(state)
-        if head is not None:
-            assert state.weights is not None, "save_start first"
-            cur.head_weights = self._save_arrays(f"{tag}.head.npz", head.get_weights())
-        else:
-            state.weights = self._save_arrays(f"{tag}.weights.npz", model.get_weights())
-        cur.optimizer = self._save_arrays(f"{tag}.optimizer.npz", [v.numpy() for v in optimizer.variables])
-        if improved_weights is not None:
-            cur.best_weights = self._save_arrays(f"{tag}.best.npz", improved_weights)
-        self._write_state(state)
-        self._drop(old - self._referenced(state))
-        self._commit()
+        current = state.current
+        assert current is not None
+        tag = f"stage-{current.index:02d}-epoch-{current.epochs_done:04d}"
+        with self.save(state) as save:
+            if head is not None:
+                assert state.weights is not None, "save_start first"
+                current.head_weights = save.write(f"{tag}.head.npz", "epoch", head.get_weights())
+            else:
+                state.weights = save.write(f"{tag}.weights.npz", "epoch", model.get_weights())
+            current.optimizer = save.write(f"{tag}.optimizer.npz", "epoch",
+                                           [v.numpy() for v in optimizer.variables])
+            if improved_weights is not None:
+                current.best_weights = save.write(f"{tag}.best.npz", "epoch", improved_weights)
 
     def save_stage_end(self, state: State, model: Any, result: StageResult) -> None:
-        self.flush()
-        old = self._referenced(state)
-        state.weights = self._save_arrays(f"stage-{result.index:02d}-end-{result.name}.weights.npz",
-                                          model.get_weights())
-        state.stages.append(result)
-        state.current = None
-        self._write_state(state)
-        self._drop(old - self._referenced(state))
-        self._commit()
-
-    def _write_state(self, state: State) -> None:
-        uri, raw = storage.join(self.root, "state.json"), state.to_json()  # the state as it is now
-        self._steps.append(lambda: storage.write_bytes_atomic(uri, raw))
-
-    @staticmethod
-    def _referenced(state: State) -> set[str]:
-        names = {state.weights}
-        if state.current is not None:
-            names |= {state.current.optimizer, state.current.best_weights, state.current.head_weights}
-        # per-epoch and stage-start files are dropped once superseded; stage boundaries are kept
-        return {n for n in names if n and n.split("-")[2].split(".")[0] in ("epoch", "start")}
-
-    def _drop(self, names: set[str]) -> None:
-        for uri in [storage.join(self.root, name) for name in names]:
-            self._steps.append(lambda uri=uri: storage.remove(uri))
+        with self.save(state) as save:
+            state.weights = save.write(f"stage-{result.index:02d}-end-{result.name}.weights.npz", "stage-end",
+                                       model.get_weights())
+            state.stages.append(result)
+            state.current = None
 
     def restore_weights(self, state: State, model: Any, head: Any) -> None:
         if state.weights is None:
@@ -234,10 +262,9 @@ class Checkpoints:
         return self._load_arrays(state.current.best_weights)
 
     def finish(self, state: State) -> None:
-        """After the outputs are written: drop per-epoch files, keep the stage boundaries."""
-        self.flush()
-        self._drop(self._referenced(state))
-        self._commit()
+        """After the outputs are written: drop per-epoch and stage-start files, keep the stage boundaries."""
+        with self.save(state) as save:
+            save.release_superseded()
         self.close()
 
     def _check(self, arrays: list[Any], variables: list[Any], what: str) -> None:

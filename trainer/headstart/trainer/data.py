@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from headstart.api import AugmentationSpec, DatasetSpec
 
 from . import storage
 from .errors import DatasetDownloadError, DatasetError, first_line, looks_like_network_failure
+from .modelcard import DatasetCard
 
 SPLITS = ("train", "validation", "test")
 
@@ -26,9 +27,9 @@ class Data:
     splits: dict[str, Any]
     """split name -> unbatched dataset of (uint8 image, label); absent splits are missing."""
     counts: dict[str, int | None]
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[str]
     """Files of an image folder that are not readable images (skipped)."""
-    card: dict[str, str] = field(default_factory=dict)
+    card: DatasetCard
 
 
 def load(spec: DatasetSpec, image_size: tuple[int, int], seed: int, workdir: str) -> Data:
@@ -110,8 +111,8 @@ def _tfds(spec: DatasetSpec, size: tuple[int, int], seed: int) -> Data:
         if counts[name] == 0:
             raise DatasetError(f"dataset.splits.{name}: split {split!r} of {src.name} is empty")
         splits[name] = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    card = {"name": builder.info.full_name, "version": str(builder.info.version), "source": "TFDS",
-            **{f"split_{k}": str(v) for k, v in wanted.items() if v is not None}}
+    card = DatasetCard(builder.info.full_name, "TFDS", str(builder.info.version),
+                       {k: str(v) for k, v in wanted.items() if v is not None})
     return Data(list(label.names), splits, counts, [], card)
 
 
@@ -213,8 +214,7 @@ def _image_folder(spec: DatasetSpec, size: tuple[int, int], seed: int, workdir: 
             ([p for p, _ in pairs], np.array([y for _, y in pairs], dtype="int32")))
         splits[split] = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         counts[split] = len(pairs)
-    card = {"name": src.uri, "version": "-", "source": "image folder",
-            "split_validation": str(val_frac), "split_test": str(test_frac)}
+    card = DatasetCard(src.uri, "image folder", "-", {"validation": str(val_frac), "test": str(test_frac)})
     return Data(classes, splits, counts, skipped, card)
 
 

@@ -49,10 +49,7 @@ def assemble(base: Base, head: HeadSpec, num_classes: int, name: str = "headstar
                              "(batch, height, width, channels) or a vector (batch, features)")
     layers = []
     for i, spec in enumerate(head.layers, start=1):
-        try:
-            layers.append(keras.layers.Dense(spec.units, activation=spec.activation, name=f"head_dense_{i}"))
-        except ValueError as exc:
-            raise SpecError(f"head.layers[{i - 1}].activation: {exc}") from exc
+        layers.append(keras.layers.Dense(spec.units, activation=spec.activation, name=f"head_dense_{i}"))
         if spec.dropout > 0:
             layers.append(keras.layers.Dropout(spec.dropout, name=f"head_dropout_{i}"))
     if head.dropout > 0:

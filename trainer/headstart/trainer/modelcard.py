@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import platform
+from dataclasses import dataclass, field
 from importlib import metadata
 
+from headstart.api import StageSpec
+
 from .reporting import StageResult
+from .runtime import Runtime
 
 LIBRARIES = ("tensorflow", "keras", "tensorflow-datasets", "numpy", "headstart")
 
@@ -20,15 +24,53 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def render(*, job_name: str, base: dict[str, str], image_size: tuple[int, int], dataset: dict[str, str],
-           class_names: list[str], counts: dict[str, int | None], skipped: int, stages: list[StageResult],
-           stage_specs: list[dict], metrics: dict[str, float], seed: int, runtime: dict[str, object],
-           formats: list[str]) -> str:
+@dataclass(frozen=True)
+class BaseCard:
+    """What the card says about the base model."""
+
+    source: str
+    """e.g. 'keras.applications.Xception', 'model s3://bucket/base.keras', 'job digits-source (URI)'."""
+    weights: str
+    """e.g. 'imagenet', 'none', a weights URI, 'its own', 'fine-tuned'."""
+
+
+@dataclass(frozen=True)
+class DatasetCard:
+    """What the card says about the data."""
+
+    name: str
+    source: str
+    """'TFDS' or 'image folder'."""
+    version: str = "-"
+    splits: dict[str, str] = field(default_factory=dict)
+    """split (train, validation, test) -> what it selects, e.g. 'train[:80%]' or '0.2'."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    job_name: str
+    base: BaseCard
+    image_size: tuple[int, int]
+    dataset: DatasetCard
+    class_names: list[str]
+    counts: dict[str, int | None]
+    skipped: int
+    stages: list[StageResult]
+    stage_specs: list[StageSpec]
+    metrics: dict[str, float]
+    seed: int
+    runtime: Runtime
+    formats: list[str]
+
+
+def render(card: ModelCard) -> str:
+    base, dataset, class_names, formats = card.base, card.dataset, card.class_names, card.formats
+    image_size, counts = card.image_size, card.counts
     lines = [
-        f"# {job_name}",
+        f"# {card.job_name}",
         "",
         f"An image classifier over {len(class_names)} classes, fine-tuned by Headstart from "
-        f"{base.get('source', '?')}.",
+        f"{base.source}.",
         "",
         "## Use",
         "",
@@ -41,33 +83,33 @@ def render(*, job_name: str, base: dict[str, str], image_size: tuple[int, int], 
         "",
         "## Base model",
         "",
-        f"- Base: {base.get('source', '?')}",
-        f"- Weights: {base.get('weights', '?')}",
+        f"- Base: {base.source}",
+        f"- Weights: {base.weights}",
         "",
         "## Data",
         "",
-        f"- Dataset: {dataset.get('name', '?')} ({dataset.get('source', '?')}), version "
-        f"{dataset.get('version', '-')}",
+        f"- Dataset: {dataset.name} ({dataset.source}), version {dataset.version}",
     ]
     for key in ("train", "validation", "test"):
-        split = dataset.get(f"split_{key}")
+        split = dataset.splits.get(key)
         count = counts.get(key)
         if split is not None or count is not None:
             lines.append(f"- {key}: {split if split is not None else 'rest'} ({count if count is not None else '?'}"
                          " images)")
-    if skipped:
-        lines.append(f"- Skipped {skipped} unreadable or non-image files")
+    if card.skipped:
+        lines.append(f"- Skipped {card.skipped} unreadable or non-image files")
     lines += ["", "Classes: " + ", ".join(class_names), "", "## Training", "",
               "| stage | trainBase | optimizer | epochs (done/planned) | best val_accuracy | time (s) |",
               "| --- | --- | --- | --- | --- | --- |"]
-    for result, spec in zip(stages, stage_specs):
-        opt = spec["optimizer"]
+    for result, spec in zip(card.stages, card.stage_specs):
+        opt = spec.optimizer
         best = "-" if result.best_val_accuracy is None else f"{result.best_val_accuracy:.4f}"
-        lines.append(f"| {result.name} | {spec['train_base']} | {opt['type']} lr {opt['learning_rate']} | "
+        lines.append(f"| {result.name} | {spec.train_base} | {opt.type} lr {opt.learning_rate} | "
                      f"{result.epochs_completed}/{result.epochs} | {best} | {result.duration_seconds:.1f} |")
-    lines += ["", f"Seed: {seed}. Runtime: " + ", ".join(f"{k} {v}" for k, v in runtime.items()) + ".", "",
-              "## Metrics", ""]
-    lines += [f"- {k}: {v:.4f}" for k, v in metrics.items()] or ["- (no validation or test split)"]
+    runtime = card.runtime
+    lines += ["", f"Seed: {card.seed}. Runtime: mixed precision {runtime.mixed_precision}, XLA {runtime.xla}, "
+              f"GPUs {runtime.gpus}, deterministic {runtime.deterministic}.", "", "## Metrics", ""]
+    lines += [f"- {k}: {v:.4f}" for k, v in card.metrics.items()] or ["- (no validation or test split)"]
     lines += ["", "## Libraries", ""]
     lines += [f"- {k} {v}" for k, v in library_versions().items()]
     return "\n".join(lines) + "\n"

@@ -7,7 +7,6 @@ stage (see set_trainable).
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any
 
@@ -41,7 +40,6 @@ def check_stage(stage: StageSpec, base: Any) -> None:
     if tb.mode != "none" and not any(layer.weights for layer in layers):
         raise SpecError(f"stage {stage.name!r}: trainBase {stage.train_base} but the base has no weights "
                         "that can train")
-    make_optimizer(stage.optimizer)
 
 
 def set_trainable(base: Any, tb: TrainBase) -> None:
@@ -87,18 +85,15 @@ def _batch_norm_types() -> tuple[type, ...]:
 
 
 def make_optimizer(spec: OptimizerSpec) -> Any:
+    """The keras.optimizers instance a stage's optimizer spec names (the API checked its arguments)."""
     import keras
 
-    cls = getattr(keras.optimizers, spec.type)
-    params = inspect.signature(cls).parameters
     kwargs: dict[str, Any] = {"learning_rate": learning_rate_at(spec, 0, 1)}
     if spec.momentum:
-        if "momentum" not in params:
-            raise SpecError(f"optimizer {spec.type} takes no momentum")
         kwargs["momentum"] = spec.momentum
     if spec.weight_decay is not None:
         kwargs["weight_decay"] = spec.weight_decay
-    return cls(**kwargs)
+    return getattr(keras.optimizers, spec.type)(**kwargs)
 
 
 def learning_rate_at(spec: OptimizerSpec, epoch: int, epochs: int) -> float:
@@ -116,29 +111,40 @@ def learning_rate_at(spec: OptimizerSpec, epoch: int, epochs: int) -> float:
     return lr * sched.decay_rate ** t
 
 
-def compile_for_stage(model: Any, stage: StageSpec, xla: bool) -> None:
-    model.compile(optimizer=make_optimizer(stage.optimizer), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"], jit_compile=xla)
+def compile_for_stage(model: Any, stage: StageSpec, xla: bool) -> Any:
+    """Compile ``model`` with the stage's optimizer, built here once for the stage; returns it."""
+    optimizer = make_optimizer(stage.optimizer)
+    compile_model(model, optimizer, xla)
+    return optimizer
 
 
-def callbacks(stage: StageSpec, resume_early_stopping: dict | None = None,
-              best_weights: list | None = None) -> list[Any]:
-    """The stage's own callbacks: learning-rate schedule and early stopping (resumable)."""
+def compile_model(model: Any, optimizer: Any, xla: bool) -> None:
+    """Compile for training or evaluation: the loss and metric every stage uses."""
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  jit_compile=xla)
+
+
+def schedule_callback(stage: StageSpec) -> Any | None:
+    """The stage's learning-rate schedule as a Keras callback, or None."""
     import keras
 
+    if stage.optimizer.schedule is None:
+        return None
+    return keras.callbacks.LearningRateScheduler(
+        lambda epoch, lr: learning_rate_at(stage.optimizer, epoch, stage.epochs))
+
+
+def early_stopping_callback(stage: StageSpec, resume_state: dict | None = None,
+                            best_weights: list | None = None) -> Any | None:
+    """The stage's early stopping (resumable from a checkpoint's state and best weights), or None."""
     from .callbacks import ResumableEarlyStopping
 
-    out: list[Any] = []
-    if stage.optimizer.schedule is not None:
-        out.append(keras.callbacks.LearningRateScheduler(
-            lambda epoch, lr: learning_rate_at(stage.optimizer, epoch, stage.epochs)))
-    if stage.early_stopping is not None:
-        es = stage.early_stopping
-        cb = ResumableEarlyStopping(monitor=es.monitor, patience=es.patience, min_delta=es.min_delta,
-                                    restore_best_weights=es.restore_best_weights)
-        cb.resume_from(resume_early_stopping, best_weights)
-        out.append(cb)
-    return out
+    spec = stage.early_stopping
+    if spec is None:
+        return None
+    return ResumableEarlyStopping(monitor=spec.monitor, patience=spec.patience, min_delta=spec.min_delta,
+                                  restore_best_weights=spec.restore_best_weights, resume_state=resume_state,
+                                  resume_weights=best_weights)
 
 
 def history_best(history: dict[str, list[float]], key: str = "val_accuracy") -> float | None:

@@ -1,6 +1,9 @@
 """Storage through fsspec: every URI of a spec (local path, file://, s3://, gs://, memory://, pvc://).
 
-Writes that must look all-or-nothing go to a temporary name first and are then renamed.
+Writes that must look all-or-nothing go, on a file system (a local path, a pvc:// mount), to a temporary
+name first and are then renamed. An object store has no rename (fsspec's ``mv`` copies, and s3fs's
+recursive ``mv`` of a prefix fails); there each object's upload is all-or-nothing by itself, and a folder's
+objects go straight to their keys: completeness is what the manifest, written last, says.
 """
 
 from __future__ import annotations
@@ -74,21 +77,29 @@ def _staged(uri: str) -> tuple[Any, str, str]:
 
 
 def write_bytes_atomic(uri: str, data: bytes) -> None:
-    """Write a file under a temporary name, then rename it into place."""
+    """Write a file under a temporary name, then rename it into place (an object store: one upload)."""
     fs, path, tmp = _staged(uri)
+    if not _is_local_fs(fs):
+        fs.pipe_file(path, data)
+        return
     with fs.open(tmp, "wb") as f:
         f.write(data)
     _replace(fs, tmp, path)
 
 
 def put_atomic(local: str, uri: str) -> None:
-    """Upload a local file or folder to ``uri`` under a temporary name, then rename it into place."""
+    """Upload a local file or folder to ``uri`` under a temporary name, then rename it into place (an object
+    store: what was at ``uri`` is removed, then each object is uploaded to its key)."""
     fs, path, tmp = _staged(uri)
+    target = tmp if _is_local_fs(fs) else path
+    if not _is_local_fs(fs) and fs.exists(path):
+        fs.rm(path, recursive=fs.isdir(path))
     if os.path.isdir(local):
-        fs.put(local.rstrip("/") + "/", tmp, recursive=True)
+        fs.put(local.rstrip("/") + "/", target, recursive=True)
     else:
-        fs.put_file(local, tmp)
-    _replace(fs, tmp, path)
+        fs.put_file(local, target)
+    if target == tmp:
+        _replace(fs, tmp, path)
 
 
 def put_tree(local_dir: str, uri: str) -> None:
@@ -104,15 +115,10 @@ def put_tree(local_dir: str, uri: str) -> None:
 
 
 def _replace(fs: Any, tmp: str, path: str) -> None:
-    if fs.exists(path):
-        if fs.isdir(path):
-            fs.rm(path, recursive=True)
-        elif not _is_local_fs(fs):
-            fs.rm(path)
-    if _is_local_fs(fs):
-        os.replace(tmp, path)
-    else:
-        fs.mv(tmp, path, recursive=fs.isdir(tmp))
+    """Rename ``tmp`` onto ``path`` on a local file system (a folder there is removed first)."""
+    if fs.exists(path) and fs.isdir(path):
+        fs.rm(path, recursive=True)
+    os.replace(tmp, path)
 
 
 def _is_local_fs(fs: Any) -> bool:

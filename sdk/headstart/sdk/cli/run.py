@@ -18,9 +18,14 @@ def run(
     output: str | None = typer.Option(
         None, "--output", "-o",
         help="Where the model goes (path or URI). Default: ./headstart-runs/<job name>/."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v",
+        help="Show TensorFlow's native start-up lines (CUDA probing and the like), hidden by default."),
 ) -> None:
-    """Run a job here: rich progress per stage and epoch, then a summary. Exit 0 on success; on failure one
-    line saying why and a non-zero exit. baseModel.fromJob resolves to ./headstart-runs/<that job>/."""
+    """Train a job here, no cluster.
+
+    Rich progress per stage and epoch, then a summary. Exit 0 on success; on failure one line saying why
+    and a non-zero exit. baseModel.fromJob resolves to ./headstart-runs/<that job>/."""
     from headstart.trainer.cli import INSTALL_HINT, tensorflow_missing
 
     if tensorflow_missing():
@@ -41,6 +46,13 @@ def run(
 
     from headstart.trainer.cli import run_loaded
     from headstart.trainer.console import RichReporter
+    from headstart.trainer.startup import start_tensorflow
 
+    try:
+        start_tensorflow(quiet=not verbose)
+    except ImportError as exc:
+        typer.echo(f"headstart run: TensorFlow does not start: {exc} (--verbose shows its start-up lines)",
+                   err=True)
+        raise typer.Exit(3) from None
     code = run_loaded(job, destination, RichReporter(), resolve)
     raise typer.Exit(code)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 
-from headstart.api.manifests import Document, ManifestError, expand_paths, parse_text, read_source
+if TYPE_CHECKING:
+    from headstart.api.manifests import Document
 
 
 def _check_file(path: str) -> tuple[list[Document], list[str]]:
+    from headstart.api.manifests import ManifestError, parse_text, read_source
+
     source = "<stdin>" if path == "-" else path
     try:
         return parse_text(read_source(path), source), []
@@ -29,6 +33,8 @@ def validate(
     if output not in ("text", "json"):
         typer.echo(f"headstart validate: --output: must be text or json (got {output!r})", err=True)
         raise typer.Exit(2)
+    from headstart.api.manifests import expand_paths
+
     paths = expand_paths(files)
     if not paths:
         typer.echo("headstart validate: no manifest files found in " + ", ".join(files), err=True)

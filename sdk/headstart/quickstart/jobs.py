@@ -1,6 +1,8 @@
-"""Offline quickstart: real transfer learning on the handwritten digits bundled with scikit-learn.
+"""The offline quickstart's jobs: run, compare and summarise (its data is in data.py).
 
-``python -m headstart.trainer.quickstart [--workdir DIR]`` needs no download. It writes two image folders
+Offline quickstart: real transfer learning on the handwritten digits bundled with scikit-learn.
+
+``python -m headstart.quickstart [--workdir DIR]`` needs no download. It writes two image folders
 from sklearn's 8x8 digits (upscaled to 24x24, placed on a 32x32 canvas, as PNGs), split by *writer
 sample* so no source image reaches the target:
 
@@ -26,9 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .quickstart_data import CANVAS, QuickstartError, Sizes, Style, digits, png, prepare_data, render
-
-__all__ = ["CANVAS", "QuickstartError", "Sizes", "Style", "digits", "png", "prepare_data", "render"]
+from .data import CANVAS, QuickstartError, Sizes, prepare_data
 
 DEFAULT_WORKDIR = "headstart-quickstart"
 MANIFEST_WORKDIR = "./headstart-quickstart"
@@ -141,7 +141,7 @@ class _StageLines:
     """A quiet reporter: one line per stage and per job (the full progress is in each job's output)."""
 
     def __init__(self, console: Any):
-        from .reporting import Reporter
+        from headstart.trainer.reporting import Reporter
 
         self.console = console
         self.counts: dict[str, int | None] = {}
@@ -168,8 +168,8 @@ def run_quickstart(workdir: Path, sizes: Sizes | None = None, manifests: Path | 
     """Prepare the data and the base, run the three jobs, and return what they scored."""
     from rich.console import Console
 
-    from .errors import TrainerError
-    from .runner import run_job
+    from headstart.trainer.errors import TrainerError
+    from headstart.trainer.runner import run_job
 
     started = time.monotonic()
     sizes = sizes or Sizes()
@@ -246,7 +246,7 @@ def print_summary(summary: Summary, console: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m headstart.trainer.quickstart", description=__doc__.split(
+    parser = argparse.ArgumentParser(prog="python -m headstart.quickstart", description=__doc__.split(
         "\n\n")[0])
     parser.add_argument("--workdir", default=DEFAULT_WORKDIR, help="where data, base and runs go "
                         f"(default ./{DEFAULT_WORKDIR})")
@@ -254,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: examples/quickstart)")
     parser.add_argument("--min-gain", type=float, default=0.0,
                         help="exit 1 unless transfer beats scratch by this much (default 0)")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="show TensorFlow's native start-up lines (hidden by default, as in headstart run)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--prepare-only", action="store_true",
                       help="write the data and the base only, then run the manifests with `headstart run`")
@@ -264,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
 
     console = Console()
     try:
+        if not args.compare:
+            from headstart.trainer.startup import start_tensorflow
+
+            start_tensorflow(quiet=not args.verbose)
         if args.prepare_only:
             counts = prepare(Path(args.workdir))
             console.print(f"data: {counts['source']} source and {counts['target']} target images, and the base "
@@ -289,7 +295,3 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr, flush=True)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

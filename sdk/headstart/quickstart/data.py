@@ -58,8 +58,12 @@ class QuickstartError(Exception):
 def digits() -> tuple[Any, Any]:
     """sklearn's bundled digits upscaled to DIGITxDIGIT, values 0-1, and their labels."""
     import numpy as np
-    from scipy.ndimage import zoom
-    from sklearn.datasets import load_digits
+    try:
+        from scipy.ndimage import zoom
+        from sklearn.datasets import load_digits
+    except ImportError as exc:
+        raise QuickstartError(f"the quickstart needs scikit-learn ({exc.name} is missing): "
+                              "pip install 'headstart[demo]'") from exc
 
     d = load_digits()
     up = np.stack([zoom(im / 16.0, DIGIT / 8, order=1) for im in d.images])

@@ -1,0 +1,203 @@
+"""The local backend: the same calls as the cluster's, run on this machine by the trainer `headstart run` uses.
+
+A job is a record folder ``ROOT/.jobs/NAME/`` (job.yaml, status.json, events.jsonl, log, pid) and its model
+goes to ``ROOT/NAME/`` (``ROOT`` defaults to ./headstart-runs, as for `headstart run`; a fromJob base
+resolves to ``ROOT/<that job>/``). ``submit`` starts ``python -m headstart.sdk.local_run`` in the
+background; the status it writes is the FineTuneJobStatus a cluster would show. Suspending stops the
+process (the trainer checkpoints every epoch); resuming starts it again and it resumes from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from headstart.api import FineTuneJob
+
+from .errors import AlreadyExists, JobFailed, NotFound, Timeout
+from .local_run import now, read_status, set_status
+from .results import JobEvent
+
+POLL_SECONDS = 0.2
+TERMINAL = ("Succeeded", "Failed")
+
+
+class LocalBackend:
+    def __init__(self, root: str | os.PathLike = "headstart-runs"):
+        self.root = Path(root)
+        self.namespace = "local"
+
+    def _record(self, name: str) -> Path:
+        return self.root / ".jobs" / name
+
+    def _existing(self, name: str) -> Path:
+        record = self._record(name)
+        if not (record / "job.yaml").is_file():
+            raise NotFound(f"no local job {name} under {self.root}")
+        return record
+
+    # -- jobs ------------------------------------------------------------------------------------------
+
+    def submit(self, job: FineTuneJob) -> str:
+        record = self._record(job.name)
+        if (record / "job.yaml").exists():
+            raise AlreadyExists(f"local job {job.name} already exists under {self.root} (delete it first)")
+        record.mkdir(parents=True, exist_ok=True)
+        doc = {"apiVersion": job.api_version, "kind": job.kind, "metadata": job.metadata.to_wire(),
+               "spec": job.spec.to_wire()}
+        (record / "job.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        (record / "output").write_text(str((self.root / job.name).resolve()))
+        set_status(record, {"phase": "Pending", "reason": "Starting", "message": "starting the trainer"},
+                   ("Normal", "Submitted", f"local job {job.name}"))
+        self._start(record)
+        return job.name
+
+    def _start(self, record: Path) -> None:
+        with open(record / "log", "ab") as log:
+            process = subprocess.Popen([sys.executable, "-m", "headstart.sdk.local_run", str(record)],
+                                       stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        (record / "pid").write_text(str(process.pid))
+
+    def _alive(self, record: Path) -> bool:
+        try:
+            pid = int((record / "pid").read_text())
+        except (OSError, ValueError):
+            return False
+        try:
+            waited, _ = os.waitpid(pid, os.WNOHANG)  # our own child: reap it
+            if waited == pid:
+                return False
+        except ChildProcessError:
+            pass
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def _status(self, record: Path) -> dict:
+        status = read_status(record)
+        if status.get("phase") in ("Pending", "Running") and not self._alive(record):
+            status = set_status(record, {"phase": "Failed", "reason": "ProcessGone",
+                                         "message": "the local trainer process ended without a result",
+                                         "completionTime": now()},
+                                ("Warning", "ProcessGone", "the local trainer process ended without a result"))
+        return status
+
+    def get(self, name: str) -> FineTuneJob:
+        record = self._existing(name)
+        doc = yaml.safe_load((record / "job.yaml").read_text())
+        doc["status"] = self._status(record) or None
+        return FineTuneJob.model_validate(doc)
+
+    def list(self, selector: str | None = None, all_namespaces: bool = False) -> list[FineTuneJob]:
+        wanted = dict(part.split("=", 1) for part in selector.split(",")) if selector else {}
+        jobs = []
+        for record in sorted((self.root / ".jobs").glob("*/job.yaml")):
+            job = self.get(record.parent.name)
+            if all(job.metadata.labels.get(k) == v for k, v in wanted.items()):
+                jobs.append(job)
+        return jobs
+
+    def delete(self, name: str) -> None:
+        record = self._existing(name)
+        self._stop(record)
+        shutil.rmtree(record)
+
+    def _stop(self, record: Path) -> None:
+        if not self._alive(record):
+            return
+        pid = int((record / "pid").read_text())
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 30
+        while self._alive(record) and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+        if self._alive(record):
+            os.killpg(pid, signal.SIGKILL)
+
+    def set_suspend(self, name: str, suspend: bool) -> None:
+        record = self._existing(name)
+        phase = read_status(record).get("phase")
+        if phase in TERMINAL:
+            return
+        if suspend:
+            self._stop(record)
+            set_status(record, {"phase": "Suspended", "reason": "Suspended",
+                                "message": "suspended; resume continues from the last checkpoint"},
+                       ("Normal", "Suspended", "the trainer was stopped"))
+        elif phase == "Suspended":
+            set_status(record, {"phase": "Pending", "reason": "Resuming", "message": "starting the trainer"},
+                       ("Normal", "Resumed", "the trainer starts again from its checkpoint"))
+            self._start(record)
+
+    # -- waiting, events, logs, models ------------------------------------------------------------------
+
+    def wait(self, name: str, phases: set[str], timeout: float,
+             callback: Callable[[FineTuneJob], None] | None = None) -> FineTuneJob:
+        deadline = time.monotonic() + timeout
+        seen = None
+        while True:
+            job = self.get(name)
+            phase = job.status.phase.value if job.status and job.status.phase else None
+            state = job.status.model_dump_json() if job.status else None
+            if callback is not None and state != seen:
+                callback(job)
+            seen = state
+            if phase in phases:
+                return job
+            if phase == "Failed":
+                raise JobFailed(name, job.status.reason, job.status.message)
+            if time.monotonic() >= deadline:
+                raise Timeout(f"local job {name} is still {phase} after {timeout:g}s")
+            time.sleep(POLL_SECONDS)
+
+    def events(self, name: str) -> list[JobEvent]:
+        record = self._existing(name)
+        path = record / "events.jsonl"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [JobEvent(object=f"FineTuneJob/{name}", **json.loads(line)) for line in lines if line.strip()]
+
+    def logs(self, name: str, follow: bool = False, timeout: float | None = None) -> Iterator[str]:
+        record = self._existing(name)
+        return self._follow(record, timeout) if follow else iter((record / "log").read_text().splitlines())
+
+    def _follow(self, record: Path, timeout: float | None) -> Iterator[str]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with open(record / "log", encoding="utf-8", errors="replace") as log:
+            partial = ""
+            while True:
+                chunk = log.read()
+                if chunk:
+                    *lines, partial = (partial + chunk).split("\n")
+                    yield from lines
+                    continue
+                if not self._alive(record):
+                    if partial:
+                        yield partial
+                    return
+                if deadline is not None and time.monotonic() > deadline:
+                    raise Timeout("the local job is still writing its log")
+                time.sleep(POLL_SECONDS)
+
+    def fetch(self, name: str, dest: Any, overwrite: bool = False) -> Path:
+        from .artifacts import fetch_uri
+
+        job = self.get(name)
+        model = job.status.model if job.status else None
+        if model is None:
+            raise NotFound(f"local job {name} has no model yet")
+        return fetch_uri(model.uri, Path(dest), manifest_sha256=model.sha256, overwrite=overwrite)

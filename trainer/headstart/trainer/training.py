@@ -1,0 +1,168 @@
+"""Training the stages of one run, one stage at a time.
+
+A stage makes the base trainable as its trainBase says, compiles the model it trains (the head alone on
+cached features for a frozen, unaugmented stage; the whole model otherwise) with the stage's optimizer,
+picks up where a checkpoint left it, and fits. After every epoch the EpochCheckpoint callback records the
+epoch, checkpoints and reports; at the end of the stage the stage boundary is checkpointed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from headstart.api import FineTuneJobSpec, StageSpec
+
+from . import data as data_mod
+from . import features, stages, storage
+from .base import Base
+from .checkpoints import Checkpoints, StageState, State
+from .head import Assembled
+from .reporting import Reporter, StagePlan, StageResult
+from .runtime import Runtime
+
+
+@dataclass
+class Prepared:
+    """Everything the stages train with, built once before the first stage."""
+
+    base: Base
+    data: data_mod.Data
+    model: Assembled
+    augment: Any | None
+    """The augmentation layers, or None."""
+    checkpoints: Checkpoints
+    state: State
+    """The checkpoint state: completed stages, the current one, the files."""
+    plans: list[StagePlan]
+    resume_at: tuple[int, int] | None
+    """(stage index, epochs done in it) when resuming."""
+
+
+class StageTrainer:
+    """Trains a run's stages in order. Keeps what outlives a stage: the cached features (reused by a
+    following frozen stage) and the last stage's optimizer (reused to evaluate)."""
+
+    def __init__(self, spec: FineTuneJobSpec, prepared: Prepared, runtime: Runtime, reporter: Reporter,
+                 workdir: str, output_uri: str):
+        self.spec = spec
+        self.prepared = prepared
+        self.runtime = runtime
+        self.reporter = reporter
+        self.logs_dir = os.path.join(workdir, "logs")
+        self.output_uri = output_uri
+        self.cached_features: dict[str, tuple[Any, Any]] | None = None
+        self.last_optimizer: Any | None = None
+        self.reported_missing_tensorboard = False
+
+    def train(self, plan: StagePlan, stage: StageSpec) -> StageResult:
+        prepared, state, checkpoints = self.prepared, self.prepared.state, self.prepared.checkpoints
+        assembled = prepared.model
+        stages.set_trainable(assembled.base, stage.trainable)
+        trained = assembled.head if plan.feature_cache else assembled.model
+        self.last_optimizer = stages.compile_for_stage(trained, stage, self.runtime.xla)
+        if state.current is not None and state.current.index == plan.index:
+            current = state.current
+            checkpoints.restore_optimizer(state, trained.optimizer, trained.trainable_variables)
+        else:
+            current = state.current = StageState(index=plan.index)
+        best_weights = checkpoints.best_weights(state)
+        early_stopping = stages.early_stopping_callback(stage, current.early_stopping, best_weights)
+        steps = self._steps_per_epoch()
+        self.reporter.stage_started(plan, current.epochs_done, steps)
+        if current.epochs_done < stage.epochs and not current.stopped:
+            recorder = self._epoch_checkpoint(plan, current, early_stopping)
+            train_data, validation_data = self._datasets(plan)
+            trained.fit(train_data, validation_data=validation_data, epochs=stage.epochs,
+                        initial_epoch=current.epochs_done, verbose=0, shuffle=False,
+                        callbacks=self._callbacks(plan, stage, early_stopping, steps, recorder))
+        elif early_stopping is not None and early_stopping.restore_best_weights and best_weights is not None:
+            trained.set_weights(best_weights)  # stopped early just before a restart
+        if not stage.trainable.frozen:
+            self.cached_features = None  # the base changed
+        result = StageResult(stage.name, plan.index, stage.epochs, current.epochs_done,
+                             stages.history_best(current.history), current.duration_seconds,
+                             stopped_early=current.epochs_done < stage.epochs, feature_cache=plan.feature_cache,
+                             history=current.history)
+        checkpoints.save_stage_end(state, assembled.model, result)
+        self.upload_logs()
+        self.reporter.stage_ended(result)
+        return result
+
+    def upload_logs(self) -> None:
+        """Copy the TensorBoard logs written so far to the output."""
+        if os.path.isdir(self.logs_dir):
+            storage.put_tree(self.logs_dir, storage.join(self.output_uri, "logs"))
+
+    def _steps_per_epoch(self) -> int | None:
+        train_images = self.prepared.data.counts.get("train") or 0
+        return -(-train_images // self.spec.dataset.batch_size) or None
+
+    def _epoch_checkpoint(self, plan: StagePlan, current: StageState, early_stopping: Any | None) -> Any:
+        from .callbacks import EpochCheckpoint
+
+        prepared = self.prepared
+        if plan.feature_cache and prepared.state.weights is None:
+            prepared.checkpoints.save_start(prepared.state, prepared.model.model, plan.index)
+        return EpochCheckpoint(plan=plan, state=prepared.state, stage_state=current,
+                               checkpoints=prepared.checkpoints, full_model=prepared.model.model,
+                               head=prepared.model.head if plan.feature_cache else None,
+                               early_stopping=early_stopping, reporter=self.reporter)
+
+    def _callbacks(self, plan: StagePlan, stage: StageSpec, early_stopping: Any | None, steps: int | None,
+                   recorder: Any) -> list[Any]:
+        from .callbacks import BatchEnd, tensorboard
+
+        callbacks = [c for c in (stages.schedule_callback(stage), early_stopping) if c is not None]
+        callbacks.append(BatchEnd(lambda batch: self.reporter.batch_ended(plan, batch, steps)))
+        board = tensorboard(os.path.join(self.logs_dir, stage.name))
+        if board is not None:
+            callbacks.append(board)
+        elif not self.reported_missing_tensorboard:
+            self.reported_missing_tensorboard = True
+            self.reporter.message("no TensorBoard logs: the tensorboard package is not installed")
+        callbacks.append(recorder)  # last: it checkpoints what the others decided (early stopping)
+        return callbacks
+
+    def _datasets(self, plan: StagePlan) -> tuple[Any, Any | None]:
+        """(train, validation) batches: of cached features for a feature-cache stage, else of images."""
+        dataset, data = self.spec.dataset, self.prepared.data
+        if plan.feature_cache:
+            cached = self._features()
+            train = features.dataset(*cached["train"], dataset.batch_size, shuffle_buffer=dataset.shuffle_buffer,
+                                     seed=self.spec.seed)
+            validation = cached.get("validation")
+            return train, (features.dataset(*validation, dataset.batch_size) if validation is not None else None)
+        self.cached_features = None  # the base trains (or sees augmented images)
+        train = data_mod.batches(data.splits["train"], dataset.batch_size, shuffle_buffer=dataset.shuffle_buffer,
+                                 seed=self.spec.seed, augment=self.prepared.augment)
+        validation = data.splits.get("validation")
+        return train, (data_mod.batches(validation, dataset.batch_size) if validation is not None else None)
+
+    def _features(self) -> dict[str, tuple[Any, Any]]:
+        if self.cached_features is None:
+            self.reporter.message("computing the frozen base's features once")
+            model = self.prepared.model.features
+            extract = features.extractor(model, self.runtime.xla)
+            batch_size = self.spec.dataset.batch_size
+            self.cached_features = {
+                split: features.extract(extract, model, data_mod.batches(images, batch_size))
+                for split, images in self.prepared.data.splits.items() if split != "test"}
+        return self.cached_features
+
+    def evaluate(self) -> dict[str, float]:
+        """val_* and test_* metrics of the whole model, compiled with the last stage's optimizer (no new
+        one: evaluating does not train)."""
+        model = self.prepared.model.model
+        optimizer = self.last_optimizer or stages.make_optimizer(self.spec.stages[-1].optimizer)  # all resumed
+        stages.compile_model(model, optimizer, self.runtime.xla)
+        metrics: dict[str, float] = {}
+        for split, prefix in (("validation", "val_"), ("test", "test_")):
+            images = self.prepared.data.splits.get(split)
+            if images is None:
+                continue
+            values = model.evaluate(data_mod.batches(images, self.spec.dataset.batch_size), verbose=0,
+                                    return_dict=True)
+            metrics.update({f"{prefix}{name}": float(value) for name, value in values.items()})
+        return metrics
