@@ -111,6 +111,8 @@ class Reconciler:
             job_obj = first(indexes.get("job_index"), (namespace, label))
             if job_obj is None or not owned_by(job_obj, body["metadata"]["uid"]):
                 return  # nothing created yet (or an earlier job's, going): ensure() reports
+            if not self._status(body).get("trainingJob"):
+                return  # ensure() has not finished this job's children: it names the Job once they all exist
             await self._report(body, job_obj, indexes)
 
     @staticmethod
