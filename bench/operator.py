@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -29,6 +30,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=200, help="FineTuneJobs created at once (default 200)")
     p.add_argument("--gpus", type=int, default=1, help="GPUs per job (default 1: most stay Pending, explained)")
     p.add_argument("--threads", type=int, default=16, help="client threads creating them (default 16)")
+    p.add_argument("--operator-verbose", action="store_true", help="the operator logs at debug level")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for all (default 300)")
     args = p.parse_args(argv)
     if args.jobs < 1 or args.threads < 1 or args.gpus < 0:
@@ -41,11 +43,44 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered) + 0.5)) - 1))]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def api_write_rate(kubeconfig: Path, count: int) -> float:
+    """Creates per second the API server takes from the operator's client (its pool of 32 connections, its
+    token): ``count`` ConfigMaps at once. The operator makes 5 creates per job, so 5 * jobs / rate is the
+    floor under the last job's create-to-Job time on this machine at this moment."""
+    import asyncio
+
+    from headstart.operator.kube import Credentials, Kube, path
+
+    async def run() -> float:
+        os.environ["KUBECONFIG"] = str(kubeconfig)
+        async with Kube(Credentials.load()) as kube:
+            await kube.get(path("ConfigMap", NAMESPACE, "kube-root-ca.crt"))  # connect first
+            began = time.monotonic()
+            await asyncio.gather(*(kube.post(path("ConfigMap", NAMESPACE), {"metadata": {"name": f"floor-{i}"}})
+                                   for i in range(count)))
+            return count / (time.monotonic() - began)
+
+    saved = os.environ.get("KUBECONFIG")
+    try:
+        return asyncio.run(run())
+    finally:
+        if saved is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = saved
 
 
 class Watcher(threading.Thread):
@@ -105,10 +140,13 @@ def main(argv: list[str] | None = None) -> int:
         kubectl("wait", "--for=condition=Established", "crd/finetunejobs.headstart.dev", "--timeout=60s")
         kubectl("create", "namespace", NAMESPACE)
         token = service_account_token(kubectl, "headstart-system", "headstart-operator")
-        operator = OperatorProcess(token_kubeconfig(plane.kubeconfig, token, workdir / "op.kubeconfig"), workdir)
+        operator = OperatorProcess(token_kubeconfig(plane.kubeconfig, token, workdir / "op.kubeconfig"), workdir,
+                                   ("-v",) if args.operator_verbose else ())
         api = plane.api_client()
         core = client.CoreV1Api(api)
         wait_for(lambda: core.read_namespaced_service_account("default", NAMESPACE), "default SA", 30)
+        wait_for(lambda: core.read_namespaced_config_map("kube-root-ca.crt", NAMESPACE), "kube-root-ca.crt", 30)
+        rate = api_write_rate(operator.kubeconfig, 5 * args.jobs)
         operator.start()
         try:
             batch, custom = client.BatchV1Api(api), client.CustomObjectsApi(api)
@@ -128,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                                                        job_manifest(name, resources={"gpus": args.gpus}))
 
             all_names = [f"bench-{i:04d}" for i in range(args.jobs)]
+            cpu_before = cpu_seconds(operator.proc.pid)
             began = time.monotonic()
             with ThreadPoolExecutor(args.threads) as pool:
                 list(pool.map(create, all_names))
@@ -139,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             latencies = [jobs_seen.seen[n] - created[n] for n in all_names]
             reconciled = max(ftjs_seen.seen.values()) - began
             rss = peak_rss_mb(operator.proc.pid)
+            cpu = cpu_seconds(operator.proc.pid) - cpu_before
             errors = operator.metric("headstart_operator_errors_total")
         finally:
             operator.stop()
@@ -146,12 +186,17 @@ def main(argv: list[str] | None = None) -> int:
     result = {"jobs": args.jobs, "gpus": args.gpus, "p50_create_to_job_s": round(percentile(latencies, 50), 3),
               "p99_create_to_job_s": round(percentile(latencies, 99), 3),
               "max_create_to_job_s": round(max(latencies), 3), "create_calls_s": round(create_done, 2),
-              "all_reconciled_s": round(reconciled, 2), "rss_mb": round(rss, 1), "operator_errors": errors}
+              "all_reconciled_s": round(reconciled, 2), "rss_mb": round(rss, 1), "operator_cpu_s": round(cpu, 2),
+              "api_creates_per_s": round(rate, 1), "floor_last_job_s": round(5 * args.jobs / rate, 2),
+              "operator_errors": errors}
+    print(f"the API server alone: {rate:.0f} creates/s from the operator's client, so {5 * args.jobs} creates "
+          f"(5 per job) take {5 * args.jobs / rate:.2f} s at best")
     print(f"{args.jobs} FineTuneJobs created in {create_done:.2f} s by {args.threads} threads")
     print(f"create -> training Job: p50 {result['p50_create_to_job_s']:.3f} s, p99 {result['p99_create_to_job_s']:.3f}"
           f" s, max {result['max_create_to_job_s']:.3f} s")
     print(f"all reconciled (status.trainingJob set) {reconciled:.2f} s after the first create")
-    print(f"operator peak RSS {rss:.1f} MB")
+    print(f"operator peak RSS {rss:.1f} MB, CPU {cpu:.1f} s during the run")
+    print(f"operator log: {operator.log_path}")
     print(json.dumps(result))
     return 0
 

@@ -58,10 +58,11 @@ def service_account_token(kubectl, namespace: str, name: str, hours: int = 2) ->
 
 
 class OperatorProcess:
-    """``python -m headstart.operator --all-namespaces`` as a child process, logging to a file."""
+    """``python -m headstart.operator --all-namespaces`` (or ``scope``) as a child process, logging to a file."""
 
-    def __init__(self, kubeconfig: Path, workdir: Path, extra_args: tuple[str, ...] = ()):
-        self.kubeconfig, self.workdir, self.extra_args = kubeconfig, workdir, extra_args
+    def __init__(self, kubeconfig: Path, workdir: Path, extra_args: tuple[str, ...] = (),
+                 scope: tuple[str, ...] = ("--all-namespaces",)):
+        self.kubeconfig, self.workdir, self.extra_args, self.scope = kubeconfig, workdir, extra_args, scope
         self.log_path = workdir / "operator.log"
         self.proc: subprocess.Popen | None = None
         self.liveness_port = self.metrics_port = 0
@@ -69,7 +70,7 @@ class OperatorProcess:
 
     def start(self, timeout: float = 60.0) -> OperatorProcess:
         self.liveness_port, self.metrics_port = free_port(), free_port()
-        argv = [sys.executable, "-m", "headstart.operator", "--all-namespaces",
+        argv = [sys.executable, "-m", "headstart.operator", *self.scope,
                 f"--liveness-port={self.liveness_port}", f"--metrics-port={self.metrics_port}",
                 "--bind-address=127.0.0.1", f"--trainer-image={TRAINER_IMAGE}", "--image-pull-policy=IfNotPresent",
                 *self.extra_args]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+import yaml
 from controlplane.kubelet import reap_pods
 from controlplane.waiting import wait_for
 from kubernetes import client
-from operator_support import finish_pod, job_manifest
+from operator_support import Jobs, OperatorProcess, finish_pod, job_manifest
 
 from headstart.api import names
 
@@ -89,3 +90,43 @@ def test_healthz_and_metrics(operator, jobs):
     assert operator.metric("headstart_children_created_total", 'kind="Job"') >= 1
     text = operator.metrics()
     assert "headstart_reconcile_seconds_bucket" in text and "headstart_operator_errors_total" in text
+
+
+def test_recreated_at_once_under_the_same_name_gets_its_own_children(jobs, api_client, namespace):
+    first = jobs.create(job_manifest("again"))
+    jobs.wait_status("again", "reported", lambda s: s.get("trainingJob"))
+    jobs.delete("again")
+    second = jobs.create(job_manifest("again", stages=[{"name": "head", "epochs": 3, "optimizer": {
+        "type": "Adam", "learningRate": 0.001}}]))  # before the garbage collector removed the first's children
+    assert second["metadata"]["uid"] != first["metadata"]["uid"]
+    batch, core = client.BatchV1Api(api_client), client.CoreV1Api(api_client)
+
+    def owned_by_second() -> bool:
+        job = batch.read_namespaced_job("again", namespace)
+        cm = core.read_namespaced_config_map("again-spec", namespace)
+        return all(o.metadata.owner_references[0].uid == second["metadata"]["uid"] for o in (job, cm))
+
+    wait_for(owned_by_second, "the second FineTuneJob's own Job and ConfigMap", 90)
+    status = jobs.wait_status("again", "reported", lambda s: s.get("trainingJob"), 60)
+    assert status["observedGeneration"] == second["metadata"]["generation"]
+    rendered = yaml.safe_load(core.read_namespaced_config_map("again-spec", namespace).data["job.yaml"])
+    assert rendered["spec"]["stages"][0]["epochs"] == 3  # the second spec, not the first's leftover
+
+
+def test_a_namespaced_operator_serves_only_its_namespaces(operator, api_client, new_namespace, tmp_path):
+    mine, other = new_namespace(), new_namespace()
+    operator.stop()  # one operator at a time
+    scoped = OperatorProcess(operator.kubeconfig, tmp_path, scope=("--namespace", mine))
+    try:
+        scoped.start()
+        served, ignored = Jobs(api_client, mine), Jobs(api_client, other)
+        served.create(job_manifest("here"))
+        ignored.create(job_manifest("there"))
+        served.wait_status("here", "reported", lambda s: s.get("trainingJob"))
+        served.create(job_manifest("here-too"))  # processed after "there" was created: "there" had its chance
+        served.wait_status("here-too", "reported", lambda s: s.get("trainingJob"))
+        assert ignored.status("there") == {}
+        assert not client.BatchV1Api(api_client).list_namespaced_job(other).items
+    finally:
+        scoped.stop()
+        operator.start()

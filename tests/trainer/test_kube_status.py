@@ -126,3 +126,32 @@ def test_enabled_only_when_the_operator_names_the_job(tmp_path):
                             names.ENV_TERMINATION_LOG: str(tmp_path / "none")})
     assert rep is not None and rep.termination_log is None  # no such file: not in a container
     assert rep.client.url == "https://10.0.0.1:443/apis/headstart.dev/v1alpha1/namespaces/ns/finetunejobs/x/status"
+
+
+def test_the_trainer_entrypoint_reports_a_permanent_failure_in_its_termination_message(tmp_path):
+    """`python -m headstart.trainer` as the operator starts it: env names the job, the termination log exists;
+    no API server answers (training, or here failing, goes on regardless)."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from headstart.trainer.errors import EXIT_DATASET
+
+    job = {"apiVersion": "headstart.dev/v1alpha1", "kind": "FineTuneJob", "metadata": {"name": "nodata"},
+           "spec": {"baseModel": {"application": "MobileNetV2", "weights": "none"},
+                    "dataset": {"imageFolder": {"uri": str(tmp_path / "missing")}},
+                    "stages": [{"name": "head", "epochs": 1, "optimizer": {"type": "Adam", "learningRate": 0.01}}],
+                    "output": {"uri": str(tmp_path / "out")}}}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(job))
+    term = tmp_path / "termination-log"
+    term.write_text("")
+    env = {**os.environ, names.ENV_JOB_NAME: "nodata", names.ENV_JOB_NAMESPACE: "ns",
+           names.ENV_TERMINATION_LOG: str(term), "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+           "KUBERNETES_SERVICE_PORT": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([sys.executable, "-m", "headstart.trainer", "--job", str(tmp_path / "job.yaml")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == EXIT_DATASET, done.stderr
+    assert json.loads(term.read_text())["error"].startswith("dataset.imageFolder: no folder at")
+    assert "Traceback" not in done.stderr

@@ -19,14 +19,14 @@ def settings_for(config: OperatorConfig):
 
     from headstart.api import names
 
-    from .handlers import CHILD_SELECTOR, EVENTS, FAILED_CREATE_SELECTOR, JOBS, PODS
+    from .handlers import CHILD_SELECTOR, EVENTS, FAILED_CREATE_SELECTOR, JOBS, PODS, LeanDiffBaseStorage
 
     settings = kopf.OperatorSettings()
     settings.peering.standalone = True
     settings.peering.clusterwide = config.all_namespaces
     settings.persistence.finalizer = names.FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.KOPF_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = LeanDiffBaseStorage(
         prefix=names.KOPF_PREFIX, key="last-handled-configuration")
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300

@@ -21,6 +21,7 @@ from headstart.trainer.errors import PERMANENT_EXIT_CODES
 from .config import TrainerConfig
 
 GPU_RESOURCE = "nvidia.com/gpu"
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when there: 20x faster in a burst
 
 
 def spec_hash(spec: dict[str, Any]) -> str:
@@ -60,7 +61,7 @@ def rendered_job(body: dict[str, Any]) -> str:
     meta = body["metadata"]
     doc = {"apiVersion": API_VERSION, "kind": KIND,
            "metadata": {"name": meta["name"], "namespace": meta["namespace"]}, "spec": body["spec"]}
-    return yaml.safe_dump(doc, sort_keys=False)
+    return yaml.dump(doc, Dumper=_DUMPER, sort_keys=False)
 
 
 def build_config_map(body: dict[str, Any]) -> dict[str, Any]:

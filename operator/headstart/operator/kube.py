@@ -7,7 +7,10 @@ kubelet rotates it. Every request has a bounded timeout.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import os
 import ssl
 import time
 from dataclasses import dataclass
@@ -17,6 +20,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 
 MERGE_PATCH = "application/merge-patch+json"
+log = logging.getLogger("headstart.operator.kube")
 TOKEN_REREAD_SECONDS = 60.0
 
 
@@ -48,7 +52,9 @@ class Credentials:
             loader.load_and_set(configuration)
             token_file = config.incluster_config.SERVICE_TOKEN_FILENAME
         except config.ConfigException:
-            config.load_kube_config(client_configuration=configuration)
+            # KUBECONFIG as it is now (the client reads its default once, when first imported)
+            config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None,
+                                    client_configuration=configuration)
             token_file = None
         ctx: ssl.SSLContext | bool
         if configuration.verify_ssl:
@@ -66,9 +72,14 @@ class Credentials:
 class Kube:
     """``await kube.get(path)``, ``post``, ``patch`` (JSON merge patch), ``delete``; paths from :func:`path`."""
 
-    def __init__(self, credentials: Credentials, timeout: float = 15.0, connections: int = 32):
+    def __init__(self, credentials: Credentials, timeout: float = 30.0, connections: int = 32, background: int = 4):
         self.credentials = credentials
-        self.timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0))
+        # Creating children comes first: other calls (status writes) hold at most `background` of the
+        # connections, so a burst of new jobs is not queued behind the status of the ones before.
+        self._background = asyncio.Semaphore(background)
+        # Bounds on the connection and on each read, not on the whole call: a request waiting for one of the
+        # pool's connections (a burst of jobs) is queued, not failed.
+        self.timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=5.0, sock_read=timeout)
         self.connections = connections
         self._session: aiohttp.ClientSession | None = None
         self._token_read = 0.0
@@ -98,8 +109,15 @@ class Kube:
             await self._session.close()
             self._session = None
 
-    async def request(self, method: str, url_path: str, body: Any = None, *,
-                      content_type: str = "application/json", params: dict[str, str] | None = None) -> Any:
+    async def request(self, method: str, url_path: str, body: Any = None, *, content_type: str = "application/json",
+                      params: dict[str, str] | None = None, urgent: bool = True) -> Any:
+        if urgent:
+            return await self._request(method, url_path, body, content_type, params)
+        async with self._background:
+            return await self._request(method, url_path, body, content_type, params)
+
+    async def _request(self, method: str, url_path: str, body: Any, content_type: str,
+                       params: dict[str, str] | None) -> Any:
         headers = {"Accept": "application/json"}
         token = self._token()
         if token:
@@ -109,8 +127,10 @@ class Kube:
             headers["Content-Type"] = content_type
             data = json.dumps(body)
         url = self.credentials.server + url_path + (f"?{urlencode(params)}" if params else "")
+        began = time.monotonic()
         async with self._session_now().request(method, url, data=data, headers=headers) as resp:
             text = await resp.text()
+            log.debug("%s %s: %s in %.3f s", method, url_path, resp.status, time.monotonic() - began)
             if resp.status >= 400:
                 try:
                     status = json.loads(text)
@@ -125,8 +145,8 @@ class Kube:
     async def post(self, url_path: str, body: Any) -> Any:
         return await self.request("POST", url_path, body)
 
-    async def patch(self, url_path: str, body: Any) -> Any:
-        return await self.request("PATCH", url_path, body, content_type=MERGE_PATCH)
+    async def patch(self, url_path: str, body: Any, urgent: bool = True) -> Any:
+        return await self.request("PATCH", url_path, body, content_type=MERGE_PATCH, urgent=urgent)
 
     async def delete(self, url_path: str) -> Any:
         return await self.request("DELETE", url_path)

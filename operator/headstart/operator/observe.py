@@ -164,7 +164,7 @@ def observe(job: dict[str, Any] | None, pods: list[dict[str, Any]], *, user_susp
                                f"ran longer than spec.runPolicy.activeDeadlineSeconds ({limit} s)", start, when)
         reason, message = explain_failure(last)
         if failed.get("reason") == "BackoffLimitExceeded":
-            tries = jstatus.get("failed") or 0
+            tries = max(jstatus.get("failed") or 0, len(failed_pods))  # the counter may trail the condition
             message = f"{message} (gave up after {tries} attempt{'s' if tries != 1 else ''})"
         return Observation("Failed", reason, message, start, when)
     if (job.get("spec") or {}).get("suspend"):

@@ -12,6 +12,7 @@ import asyncio
 import collections
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import kopf
@@ -32,6 +33,7 @@ from .observe import observe
 WARNING_REASONS = {"InvalidSpec", "UpstreamFailed", "SpecChangeRefused", "ImagePullError", "QuotaExceeded",
                    "PodCreationFailed", "OOMKilled", "DeadlineExceeded", "ChildRejected", "ContainerConfigError",
                    "BadBaseModel", "BadDataset", "OutputConflict", "BadImage", "TrainerFailed"}
+QUIET_REASONS = {"Creating", "CreatingChildren", "JobCreated", "Scheduling", "ContainerCreating", "Finishing"}
 REFUSAL = ("spec changed after the training Job was created; it goes on with the spec it started with "
            "(delete and re-create the FineTuneJob to train with the new spec)")
 log = logging.getLogger("headstart.operator")
@@ -62,6 +64,10 @@ def first(index: Any, key: Any) -> Any:
     return None
 
 
+def owned_by(obj: dict[str, Any], uid: str) -> bool:
+    return any(o.get("uid") == uid for o in (obj.get("metadata") or {}).get("ownerReferences") or [])
+
+
 def parse(body: dict[str, Any]) -> tuple[FineTuneJob | None, str]:
     """The job as the API models read it, or None and a one-line reason naming the fields."""
     meta = body["metadata"]
@@ -83,6 +89,7 @@ class Reconciler:
         self.failed_create: dict[tuple[str, str], str] = {}
         """Last FailedCreate event message per (namespace, training Job name)."""
 
+
     # -- entry points ----------------------------------------------------------------------------------
 
     async def ensure(self, body: dict[str, Any], indexes: dict[str, Any]) -> None:
@@ -102,19 +109,24 @@ class Reconciler:
             return
         async with self.locks[(namespace, body["metadata"]["name"])]:
             job_obj = first(indexes.get("job_index"), (namespace, label))
-            if job_obj is None:
-                return  # nothing created yet: ensure() reports
+            if job_obj is None or not owned_by(job_obj, body["metadata"]["uid"]):
+                return  # nothing created yet (or an earlier job's, going): ensure() reports
+            if not self._status(body).get("trainingJob"):
+                return  # ensure() has not finished this job's children: it names the Job once they all exist
             await self._report(body, job_obj, indexes)
 
-    async def upstream_changed(self, body: dict[str, Any], indexes: dict[str, Any]) -> None:
+    @staticmethod
+    def has_downstream(namespace: str, name: str, indexes: dict[str, Any]) -> bool:
+        waiting = indexes.get("ftj_downstream")
+        return waiting is not None and (namespace, name) in waiting
+
+    async def upstream_changed(self, namespace: str, name: str, indexes: dict[str, Any]) -> None:
         """A job that others start from changed (appeared, progressed, finished, went): reconcile the jobs
         waiting for it (they start when it succeeds; their message says what it is doing meanwhile)."""
-        meta = body["metadata"]
-        waiting = indexes.get("ftj_downstream")
-        if waiting is None or (meta["namespace"], meta["name"]) not in waiting:
+        if not self.has_downstream(namespace, name, indexes):
             return
-        for name in list(waiting[(meta["namespace"], meta["name"])]):
-            down = first(indexes.get("ftj_index"), ftj_key(meta["namespace"], name))
+        for down_name in list(indexes["ftj_downstream"][(namespace, name)]):
+            down = first(indexes.get("ftj_index"), ftj_key(namespace, down_name))
             if down is not None and (down.get("status") or {}).get("reason") == "WaitingForUpstream":
                 await self.ensure(down, indexes)
 
@@ -134,6 +146,9 @@ class Reconciler:
             await self._write(body, Verdict("Failed", "InvalidSpec", f"the spec cannot run: {problem}"))
             return
         job_obj = first(indexes.get("job_index"), ftj_key(ns, name))
+        if job_obj is not None and not owned_by(job_obj, meta["uid"]):
+            raise kopf.TemporaryError("the training Job of an earlier FineTuneJob with this name is still being "
+                                      "deleted", delay=2)
         status = self._status(body)
         if job_obj is None and status.get("phase") in TERMINAL and (
                 status.get("trainingJob") or status.get("reason") not in NOTHING_CREATED):
@@ -147,8 +162,11 @@ class Reconciler:
                 return
             kopf.event(self._ref(body), type="Normal", reason="Created",
                        message=f"created training Job {job_obj['metadata']['name']}")
-        elif self._spec_matches(body, job_obj):
-            job_obj = await self._apply_suspend(job, job_obj)
+        else:
+            if not status.get("trainingJob"):
+                await self._create_siblings(body)  # created with the Job, but perhaps not all of them
+            if self._spec_matches(body, job_obj):
+                job_obj = await self._apply_suspend(job, job_obj)
         await self._report(body, job_obj, indexes)
 
     async def _upstream(self, body: dict[str, Any], job: FineTuneJob,
@@ -178,14 +196,16 @@ class Reconciler:
 
     async def _create_children(self, body: dict[str, Any], job: FineTuneJob,
                                from_jobs: dict[str, str]) -> dict[str, Any] | None:
+        """Two rounds: the ServiceAccount (a pod naming a missing one is refused), ConfigMap and Role; then the
+        Job and the RoleBinding (the API server checks a binding against the Role it names). status.trainingJob
+        is written only after both: a Job without it may lack siblings (the operator was killed in between),
+        and :meth:`_ensure` completes them."""
         ns = body["metadata"]["namespace"]
-        first_wave = [builders.build_service_account(body), builders.build_config_map(body), builders.build_role(body)]
         try:
-            # The Role before its binding (the API server checks a binding against the Role it names), and the
-            # Job last: a Job that exists means every other child does (the operator may be killed anywhere).
-            await asyncio.gather(*(self._create(m["kind"], ns, m) for m in first_wave))
-            await self._create("RoleBinding", ns, builders.build_role_binding(body))
-            job_obj = await self._create("Job", ns, builders.build_job(body, job, self.trainer, from_jobs))
+            await self._create_siblings(body, binding=False)
+            job_obj, _ = await asyncio.gather(
+                self._create("Job", ns, builders.build_job(body, job, self.trainer, from_jobs)),
+                self._create("RoleBinding", ns, builders.build_role_binding(body)))
         except ApiError as exc:
             self.metrics.error(f"api_{exc.status}")
             if exc.status in RETRYABLE or exc.status == 403:  # 403: the operator's RBAC, not the user's spec
@@ -197,6 +217,14 @@ class Reconciler:
             return None
         return job_obj
 
+    async def _create_siblings(self, body: dict[str, Any], binding: bool = True) -> None:
+        """Every child but the Job (409s are success)."""
+        ns = body["metadata"]["namespace"]
+        wave = [builders.build_service_account(body), builders.build_config_map(body), builders.build_role(body)]
+        await asyncio.gather(*(self._create(m["kind"], ns, m) for m in wave))
+        if binding:
+            await self._create("RoleBinding", ns, builders.build_role_binding(body))
+
     async def _create(self, kind: str, ns: str, manifest: dict[str, Any]) -> Any:
         """Create a child; if it exists (409), return the existing one, which must be this job's."""
         try:
@@ -207,8 +235,7 @@ class Reconciler:
             if exc.status != 409:
                 raise
         existing = await self.kube.get(path(kind, ns, manifest["metadata"]["name"]))
-        owners = [o.get("uid") for o in existing["metadata"].get("ownerReferences") or []]
-        if manifest["metadata"]["ownerReferences"][0]["uid"] not in owners:
+        if not owned_by(existing, manifest["metadata"]["ownerReferences"][0]["uid"]):
             # Left by an earlier FineTuneJob of the same name: the garbage collector is deleting it.
             raise kopf.TemporaryError(f"{kind} {existing['metadata']['name']} of an earlier FineTuneJob with this "
                                       "name is still being deleted", delay=2)
@@ -245,6 +272,12 @@ class Reconciler:
         verdict = Verdict(seen.phase, seen.reason, seen.message, created=True,
                           training_job=job_obj["metadata"]["name"], start_time=seen.start_time,
                           completion_time=seen.completion_time, model=seen.model)
+        old = self._status(body)
+        if old.get("phase") in TERMINAL and old.get("phase") == verdict.phase and old.get("reason"):
+            # Finished is final: the pods that explained it may go (TTL, garbage collection), the reason stays.
+            message = old.get("message") or ""
+            message = message[len(REFUSAL) + 2:] if message.startswith(REFUSAL + "; ") else message
+            verdict = replace(verdict, reason=old["reason"], message=message)
         if not self._spec_matches(body, job_obj):
             verdict = verdict.with_refusal(REFUSAL)
         await self._write(body, verdict)
@@ -268,7 +301,7 @@ class Reconciler:
         self.metrics.set_phase(ns, name, verdict.phase)
         if not needs_patch(old, patch):
             return
-        updated = await self.kube.patch(path("FineTuneJob", ns, name, "status"), {"status": patch})
+        updated = await self.kube.patch(path("FineTuneJob", ns, name, "status"), {"status": patch}, urgent=False)
         self.written[(ns, name)] = (meta["uid"], (updated or {}).get("status") or patch)
         stalled_before = any(c.get("type") == "Stalled" and c.get("reason") == "SpecChangeRefused"
                              for c in old.get("conditions") or [])
@@ -276,9 +309,12 @@ class Reconciler:
             kopf.event(self._ref(body), type="Warning", reason="SpecChangeRefused", message=verdict.refused_change)
         if (old.get("phase"), old.get("reason")) != (verdict.phase, verdict.reason):
             log.info("%s/%s: %s %s: %s", ns, name, verdict.phase, verdict.reason, verdict.message)
-            kind = "Warning" if verdict.reason in WARNING_REASONS else "Normal"
-            kopf.event(self._ref(body), type=kind, reason=verdict.reason,
-                       message=f"{verdict.phase}: {verdict.message}"[:1024])
+            # An event for every transition but the short steps in between (JobCreated: the Created event
+            # says it; Scheduling, ContainerCreating), which would double the writes of a burst of new jobs.
+            warning = verdict.reason in WARNING_REASONS
+            if warning or verdict.reason not in QUIET_REASONS:
+                kopf.event(self._ref(body), type="Warning" if warning else "Normal", reason=verdict.reason,
+                           message=f"{verdict.phase}: {verdict.message}"[:1024])
 
     @staticmethod
     def _ref(body: dict[str, Any]) -> dict[str, Any]:

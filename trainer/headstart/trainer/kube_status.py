@@ -191,12 +191,33 @@ class Fanout(Reporter):
     def __init__(self, *reporters: Reporter):
         self.reporters = reporters
 
-    def __getattribute__(self, name: str) -> Any:
-        if name in ("started", "stage_started", "batch_ended", "epoch_ended", "stage_ended", "message",
-                    "completed", "failed"):
-            reporters = object.__getattribute__(self, "reporters")
-            return lambda *args: [getattr(r, name)(*args) for r in reporters] and None
-        return object.__getattribute__(self, name)
+    def _each(self, method: str, *args: Any) -> None:
+        for reporter in self.reporters:
+            getattr(reporter, method)(*args)
+
+    def started(self, plan: RunPlan) -> None:
+        self._each("started", plan)
+
+    def stage_started(self, stage: StagePlan, initial_epoch: int, steps: int | None) -> None:
+        self._each("stage_started", stage, initial_epoch, steps)
+
+    def batch_ended(self, stage: StagePlan, batch: int, steps: int | None) -> None:
+        self._each("batch_ended", stage, batch, steps)
+
+    def epoch_ended(self, progress: Progress) -> None:
+        self._each("epoch_ended", progress)
+
+    def stage_ended(self, result: StageResult) -> None:
+        self._each("stage_ended", result)
+
+    def message(self, text: str) -> None:
+        self._each("message", text)
+
+    def completed(self, result: TrainResult) -> None:
+        self._each("completed", result)
+
+    def failed(self, reason: str) -> None:
+        self._each("failed", reason)
 
 
 def from_environment(env: dict[str, str] | None = None) -> KubeStatusReporter | None:

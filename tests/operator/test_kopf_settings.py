@@ -1,0 +1,62 @@
+"""kopf is configured explicitly at start-up: own finalizer and annotation prefix, no status.kopf, timeouts,
+selectors, standalone; the leaner diff-base gives kopf's own essence."""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import kopf
+import pytest
+
+from headstart.api import names
+from headstart.operator.__main__ import main, settings_for
+from headstart.operator.config import OperatorConfig
+from headstart.operator.handlers import CHILD_SELECTOR, JOBS, PODS, LeanDiffBaseStorage
+
+
+def test_settings_are_explicit():
+    s = settings_for(OperatorConfig(all_namespaces=True))
+    assert s.peering.standalone is True
+    assert s.persistence.finalizer == names.FINALIZER
+    assert isinstance(s.persistence.progress_storage, kopf.AnnotationsProgressStorage)  # not status.kopf
+    assert s.persistence.progress_storage.prefix == names.KOPF_PREFIX
+    assert isinstance(s.persistence.diffbase_storage, kopf.AnnotationsDiffBaseStorage)
+    assert s.persistence.diffbase_storage.prefix == names.KOPF_PREFIX
+    assert (s.watching.server_timeout, s.watching.client_timeout, s.watching.connect_timeout) == (270, 300, 10)
+    assert s.networking.request_timeout == 30
+    assert s.posting.enabled and not s.posting.loggers and s.posting.level == logging.INFO
+    assert s.watching.label_selectors[JOBS] == CHILD_SELECTOR == s.watching.label_selectors[PODS]
+    assert s.scanning.disabled is True
+
+
+BODY = {"apiVersion": "headstart.dev/v1alpha1", "kind": "FineTuneJob",
+        "metadata": {"name": "x", "uid": "u", "resourceVersion": "7", "generation": 2, "labels": {"team": "a"},
+                     "annotations": {"note": "kept", f"{names.KOPF_PREFIX}/last-handled-configuration": "{}",
+                                     "kubectl.kubernetes.io/last-applied-configuration": "{}"},
+                     "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]},
+        "spec": {"stages": [{"name": "head", "epochs": 2}]},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}]}}
+
+
+def test_lean_diff_base_is_kopfs_essence():
+    args = {"prefix": names.KOPF_PREFIX, "key": "last-handled-configuration"}
+    theirs = kopf.AnnotationsDiffBaseStorage(**args).build(body=kopf.Body(copy.deepcopy(BODY)))
+    ours = LeanDiffBaseStorage(**args).build(body=kopf.Body(copy.deepcopy(BODY)))
+    assert ours == theirs
+    assert "status" not in ours and ours["spec"] == BODY["spec"]
+    for extra in ([("spec",)], [("status", "phase")]):  # spec: the operator's update handler
+        theirs = kopf.AnnotationsDiffBaseStorage(**args).build(body=kopf.Body(copy.deepcopy(BODY)), extra_fields=extra)
+        ours = LeanDiffBaseStorage(**args).build(body=kopf.Body(copy.deepcopy(BODY)), extra_fields=extra)
+        assert ours == theirs, extra
+
+
+@pytest.mark.parametrize("argv, words", [
+    ([], "--namespace NS"),
+    (["-A", "--image-pull-policy", "Sometimes"], "--image-pull-policy"),
+    (["-A", "--metrics-port", "70000"], "--metrics-port"),
+])
+def test_bad_flags_are_one_line_and_exit_2(argv, words, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and words in err[0]
