@@ -213,6 +213,7 @@ def node(control_plane):
         yield real
     finally:
         real.stop()
+        print(f"\nnode {real.name} stopped in {real.stop_seconds:.1f}s")
 
 
 @pytest.fixture(scope="session")

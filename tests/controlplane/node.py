@@ -58,6 +58,7 @@ class Node:
         self._forwarder: Forwarder | None = None
         self._route = None
         self.start_seconds = 0.0
+        self.stop_seconds = 0.0
         self.swept: list[str] = []
 
     # -- public -----------------------------------------------------------------
@@ -119,6 +120,7 @@ class Node:
 
     def stop(self) -> None:
         """Stop everything the node started and remove every trace; safe to call twice."""
+        began = time.monotonic()
         for comp in reversed(self.components):
             comp.stop(grace=15.0)
         self.components.clear()
@@ -137,6 +139,7 @@ class Node:
         if not self._keep:
             # rm(1) unlinks the unpacked image layers faster than shutil.rmtree
             subprocess.run(["rm", "-rf", "--one-file-system", str(self.workdir)], check=False, timeout=600)
+        self.stop_seconds = time.monotonic() - began
 
     def __enter__(self) -> Node:
         return self.start()

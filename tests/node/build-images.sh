@@ -45,7 +45,8 @@ tree_hash() {
 }
 
 mkdir -p "$cache"
-# One builder per image at a time; a second caller waits, then reuses what the first built.
+# One builder per image at a time; a second caller waits, then reuses what the first built.  A lock
+# lasts until the (sub)shell that took it ends: each image is built in a subshell of its own.
 lock() { local fd; exec {fd}>"$cache/.lock-$1"; flock "$fd"; }
 
 runroot="$(mktemp -d /tmp/headstart-buildah-run.XXXXXX)"
@@ -67,7 +68,6 @@ emit() { printf '%s %s %s\n' "$1" "$2" "$3"; }
 
 build_pause() {
   local bin pause_bin version key ref out ctr
-  lock pause
   bin="$("$repo/tests/controlplane/build.sh")"
   pause_bin="$bin/pause"
   [[ -x "$pause_bin" ]] || die "no pause binary in $bin"
@@ -75,6 +75,7 @@ build_pause() {
   key="$( { sha256sum <"$pause_bin"; echo "${pause_config[*]}"; } | hash_of)"
   ref="localhost/headstart/pause:$version"
   out="$cache/pause-$key.tar"
+  [[ -s "$out" ]] || lock pause  # a cache hit needs no lock: archives appear whole (mv)
   if [[ ! -s "$out" ]]; then
     log "building $ref"
     ctr="$(bah from --name "headstart-pause-$$" scratch)"
@@ -92,10 +93,10 @@ base_key() { printf '%s\n' "$suite" "$base_packages" "$base_hook" "$pip_conf" | 
 
 build_base() {
   local key ref out rootfs ctr
-  lock base
   key="$(base_key)"
   ref="localhost/headstart/python-base:$key"
   out="$cache/base-$key.tar"
+  [[ -s "$out" ]] || lock base
   if [[ -s "$out" ]] && ! bah inspect --type image "$ref" >/dev/null 2>&1; then
     bah pull --quiet "docker-archive:$out" >/dev/null  # back into the store, from the local archive
   fi
@@ -126,6 +127,7 @@ wheels() {
   local extra="$1" key dir
   key="$( { cat "$repo/pyproject.toml"; echo "$extra"; "$python" --version; } | hash_of)"
   dir="$cache/wheels-$extra-$key"
+  [[ -f "$dir/.complete" ]] || lock "wheels-$extra"
   if [[ ! -f "$dir/.complete" ]]; then
     [[ -x "$python" ]] || die "no Python at $python (run make install)"
     log "collecting wheels for .[$extra] into $dir"
@@ -144,7 +146,6 @@ wheels() {
 build_app() {  # name dockerfile extra
   local name="$1" dockerfile="$2" extra="$3" base_ref wheel_dir key ref out
   [[ -f "$repo/$dockerfile" ]] || die "$dockerfile does not exist yet"
-  lock "$name"
   base_ref="$(build_base | cut -d' ' -f2)"
   wheel_dir="$(wheels "$extra")"
   key="$( { echo "$base_ref"; basename "$wheel_dir";
@@ -152,6 +153,7 @@ build_app() {  # name dockerfile extra
           | hash_of)"
   ref="localhost/headstart/$name:$key"
   out="$cache/$name-$key.tar"
+  [[ -s "$out" ]] || lock "$name"
   if [[ ! -s "$out" ]]; then
     log "building $ref from $dockerfile on $base_ref"
     local ignore=()
@@ -178,10 +180,10 @@ command -v buildah >/dev/null || die "buildah missing: run tests/node/install-pa
 for image in "$@"; do
   start=$SECONDS
   case "$image" in
-    pause) build_pause ;;
-    base) build_base ;;
-    trainer) build_app trainer trainer/Dockerfile trainer ;;
-    operator) build_app operator operator/Dockerfile operator ;;
+    pause) (build_pause) ;;
+    base) (build_base) ;;
+    trainer) (build_app trainer trainer/Dockerfile trainer) ;;
+    operator) (build_app operator operator/Dockerfile operator) ;;
     *) die "unknown image '$image' (pause, base, trainer, operator)" ;;
   esac
   log "$image ready in $((SECONDS - start))s"
