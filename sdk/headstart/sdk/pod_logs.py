@@ -17,6 +17,8 @@ from .kube import REQUEST_TIMEOUT, translate
 
 TERMINAL = ("Succeeded", "Failed")
 WATCH_CHUNK_SECONDS = 30
+#: A followed log may stay quiet for a long epoch; the client refuses "no read timeout", so: a day.
+FOLLOW_READ_TIMEOUT = 24 * 3600
 
 
 def read_logs(backend: Any, name: str) -> Iterator[str]:
@@ -67,7 +69,7 @@ def _pod_log(backend: Any, pod: str, follow: bool) -> Any:
         if follow:
             return backend.core.read_namespaced_pod_log(pod, backend.namespace, container=names.CONTAINER_NAME,
                                                         follow=True, _preload_content=False,
-                                                        _request_timeout=(5, None))
+                                                        _request_timeout=(5, FOLLOW_READ_TIMEOUT))
         return backend.core.read_namespaced_pod_log(pod, backend.namespace, container=names.CONTAINER_NAME,
                                                     _request_timeout=REQUEST_TIMEOUT)
     except Exception as exc:  # noqa: BLE001

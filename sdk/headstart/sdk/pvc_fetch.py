@@ -29,7 +29,14 @@ START_TIMEOUT = 120.0
 
 
 def helper_pod(job: FineTuneJob, uid: str, claim: str, image: str, name: str) -> dict:
-    """The helper pod's manifest (pure)."""
+    """The helper pod's manifest (pure). It may run where the job's own pods may (spec.scheduling's node
+    selector and tolerations): the nodes that reach the job's volumes."""
+    scheduling = job.spec.scheduling
+    placement: dict = {}
+    if scheduling.node_selector:
+        placement["nodeSelector"] = dict(scheduling.node_selector)
+    if scheduling.tolerations:
+        placement["tolerations"] = [t.to_wire(exclude_unset=False) for t in scheduling.tolerations]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -40,6 +47,7 @@ def helper_pod(job: FineTuneJob, uid: str, claim: str, image: str, name: str) ->
             "ownerReferences": [{"apiVersion": API_VERSION, "kind": KIND, "name": job.name, "uid": uid}],
         },
         "spec": {
+            **placement,
             "restartPolicy": "Never",
             "activeDeadlineSeconds": HELPER_SECONDS,
             "automountServiceAccountToken": False,
