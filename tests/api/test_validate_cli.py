@@ -14,7 +14,10 @@ def _no_traceback(proc) -> None:
 
 
 def test_every_example_is_valid(cli):
-    examples = sorted(str(p.relative_to(REPO)) for p in (REPO / "examples").rglob("*.yaml"))
+    """Every FineTuneJob manifest under examples/ (other objects there, such as the quickstart's storage in
+    a cluster, are Kubernetes' own kinds)."""
+    examples = sorted(str(p.relative_to(REPO)) for p in (REPO / "examples").rglob("*.yaml")
+                      if "kind: FineTuneJob" in p.read_text())
     assert len(examples) >= 3
     proc = cli("validate", *examples)
     assert proc.returncode == 0, proc.stdout + proc.stderr

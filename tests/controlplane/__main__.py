@@ -28,6 +28,7 @@ from .processes import ComponentError, die_with_parent
 _stop = threading.Event()
 DEPLOY = Path("deploy")
 QUICKSTART = Path("examples/quickstart/cluster")
+QUICKSTART_DATA = "/var/tmp/headstart-quickstart"  # the hostPath of examples/quickstart/cluster/storage.yaml
 
 
 def _deploy_operator(plane: ControlPlane, timeout: float = 180.0) -> None:
@@ -133,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
             f"  export PATH={plane.bin_dir}:$PATH   # kubectl {plane.bin_dir / 'kubectl'}\n"
             + ("  kubectl -n headstart-system get deploy headstart-operator   # running, from deploy/\n"
                if "operator" in wanted and node is not None else "  kubectl apply -f deploy/crds/\n")
-            + (f"  kubectl apply -f {QUICKSTART}/ && kubectl get ftj -w\n" if QUICKSTART.is_dir() else "")
+            + ("\n  the quickstart, trained in this cluster (examples/quickstart/README.md):\n"
+               f"  {sys.executable} -m headstart.quickstart --prepare-only --workdir {QUICKSTART_DATA} --owner 1000\n"
+               f"  kubectl apply -f {QUICKSTART}/ && kubectl get ftj -w\n" if QUICKSTART.is_dir() else "")
             + "\n"
             "Ctrl-C stops it.",
             flush=True,

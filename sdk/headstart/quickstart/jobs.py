@@ -205,6 +205,14 @@ def prepare(workdir: Path, sizes: Sizes | None = None, seed: int = 0) -> dict[st
     return counts
 
 
+def _give(root: Path, uid: int) -> None:
+    """chown -R uid:uid root (the trainer in a pod runs as uid 1000 and writes its outputs beside the data)."""
+    import os
+
+    for path in [root, *root.rglob("*")]:
+        os.chown(path, uid, uid)
+
+
 def summary_from_runs(runs: Path, sizes: Sizes | None = None) -> Summary:
     """The summary of three jobs already run (e.g. by `headstart run`), from their metrics.json."""
     import json
@@ -254,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: examples/quickstart)")
     parser.add_argument("--min-gain", type=float, default=0.0,
                         help="exit 1 unless transfer beats scratch by this much (default 0)")
+    parser.add_argument("--owner", type=int, default=None, metavar="UID",
+                        help="with --prepare-only: give the workdir to this user (1000: the trainer image's user, for "
+                             "a hostPath volume in a local cluster)")
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="show TensorFlow's native start-up lines (hidden by default, as in headstart run)")
     mode = parser.add_mutually_exclusive_group()
@@ -272,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
             start_tensorflow(quiet=not args.verbose)
         if args.prepare_only:
             counts = prepare(Path(args.workdir))
+            if args.owner is not None:
+                _give(Path(args.workdir), args.owner)
             console.print(f"data: {counts['source']} source and {counts['target']} target images, and the base "
                           f"architecture, in {args.workdir}")
             return 0
