@@ -5,7 +5,7 @@ generated CRD, so a new field is mutated without editing this file) is set to bo
 schema's minimum and maximum, just past them), invalid values (wrong types, empty, too long, unknown
 enum values) and, for enums, every allowed value. A field the example leaves out is added, with its
 parents filled in minimally. tests/api/test_spec_mutants.py checks that every rejected mutant is
-rejected with a path naming the mutated field; tests/trainer/test_spec_mutants.py that every accepted
+rejected with a path naming the mutated field; tests/trainer/test_preflight_mutants.py that every accepted
 one passes the trainer's pre-flight.
 """
 

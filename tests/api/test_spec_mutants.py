@@ -1,7 +1,7 @@
 """Hundreds of mutated examples: each one `validate` rejects is rejected with a path naming the mutated field.
 
 (The other half, that each mutant it accepts passes the trainer's pre-flight, is in
-tests/trainer/test_spec_mutants.py: it needs TensorFlow.)
+tests/trainer/test_preflight_mutants.py: it needs TensorFlow.)
 """
 
 from __future__ import annotations

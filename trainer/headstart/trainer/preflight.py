@@ -4,7 +4,7 @@ Every rule the spec alone decides lives in the ``headstart.api`` models (so `hea
 server and the operator refuse a bad spec before a pod starts). This is the trainer's side of that
 contract: the spec's names and values handed to Keras and TFDS exactly as training will hand them, on
 tiny inputs, so a spec the API admits but the libraries refuse fails here in a second with a SpecError
-naming the field, never minutes into training. tests/trainer/test_spec_mutants.py holds the two sides
+naming the field, never minutes into training. tests/trainer/test_preflight_mutants.py holds the two sides
 together over hundreds of mutated manifests.
 """
 
