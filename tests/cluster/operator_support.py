@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from controlplane.processes import die_with_parent, free_port, http_ok, tail_lines
+from controlplane.processes import die_with_parent, free_port, http_ok, stop_process, tail_lines
 from controlplane.waiting import wait_for
 from kubernetes import client
 
@@ -101,14 +101,7 @@ class OperatorProcess:
 
     def stop(self, grace: float = 15.0) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=grace)
+        stop_process(proc, grace)
 
     def log_tail(self, lines: int = 60) -> str:
         return tail_lines(self.log_path, lines)

@@ -127,21 +127,15 @@ def parse_manifest(raw: bytes, manifest_sha256: str | None, source: str) -> dict
 
 def verify(folder: Path) -> list[str]:
     """The artifacts under ``folder`` missing or different from its manifest (empty: intact)."""
+    from headstart.trainer import storage
+
     manifest = json.loads((folder / MANIFEST).read_bytes())
     bad = []
     for rel, digest in manifest["artifacts"].items():
         path = inside(folder, rel)
-        if not path.is_file() or _sha256(path) != digest:
+        if not path.is_file() or storage.sha256_file(str(path)) != digest:
             bad.append(rel)
     return bad
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_destination(dest: Path, overwrite: bool) -> None:
