@@ -31,10 +31,12 @@ def test_mirrored_run_computes_the_single_device_model_and_resumes(tiny_model_ur
     from headstart.trainer import run_job
 
     def job(batch: int) -> dict:
-        # 18 train images: global batches of 8, 8, 2, each split evenly across two replicas
+        # 18 train images: global batches of 8, 8, 2, each split evenly across two replicas. Not shuffled:
+        # under a strategy Keras reads one batch ahead before the first epoch (to build the model), which
+        # moves a reshuffle-each-epoch sequence on by one epoch; the numbers are what this test compares.
         return job_dict("mirrored", base={"uri": tiny_model_uri}, stages=STAGES,
                         dataset={"imageFolder": {"uri": str(image_folder)}, "splits": {"validation": 0.25},
-                                 "batchSize": batch},
+                                 "batchSize": batch, "shuffleBuffer": 0},
                         output={"uri": "unused", "formats": ["keras", "savedmodel"]})
 
     job_file = tmp_path / "job.json"

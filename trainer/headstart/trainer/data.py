@@ -243,42 +243,14 @@ def augmentation(spec: AugmentationSpec, seed: int) -> Any | None:
 
 
 def batches(ds: Any, batch_size: int, *, shuffle_buffer: int = 0, seed: int = 0,
-            augment: Any | None = None, epochs: tuple[int, int] | None = None) -> Any:
-    """Batches of (float32 image 0-255, label): shuffled (training), augmented after the cache.
-
-    ``epochs`` (first, end): the batches of those epochs one after another, for ``fit`` with
-    ``steps_per_epoch``, each epoch shuffled by its own seed (epoch_shuffled). Without it, one epoch,
-    reshuffled each time the dataset is read."""
+            augment: Any | None = None) -> Any:
+    """Batches of (float32 image 0-255, label): shuffled (training), augmented after the cache."""
     import tensorflow as tf
 
-    if epochs is not None:
-        ds = epoch_shuffled(ds, batch_size, epochs, shuffle_buffer=shuffle_buffer, seed=seed)
-    else:
-        if shuffle_buffer > 0:
-            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size)
+    if shuffle_buffer > 0:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
     if augment is not None:
         ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def epoch_shuffled(ds: Any, batch_size: int, epochs: tuple[int, int], *, shuffle_buffer: int = 0,
-                   seed: int = 0) -> Any:
-    """The batches of epochs ``first`` to ``end - 1``, one epoch after the other, each shuffled with a seed
-    of its own (from ``seed`` and the epoch's number), so that an epoch's order does not depend on how
-    often the data was read before it: a run resumed at epoch k sees the orders an uninterrupted run saw,
-    and so does a run under a distribution strategy (Keras reads one batch ahead there to build the model,
-    which would move a reshuffle-each-iteration sequence on by one epoch)."""
-    import tensorflow as tf
-
-    first, end = epochs
-
-    def one_epoch(epoch: Any) -> Any:
-        part = ds
-        if shuffle_buffer > 0:
-            part = part.shuffle(shuffle_buffer, seed=tf.constant(seed, tf.int64) * 1_000_003 + epoch,
-                                reshuffle_each_iteration=False)
-        return part.batch(batch_size)
-
-    return tf.data.Dataset.range(first, max(first, end)).flat_map(one_epoch)

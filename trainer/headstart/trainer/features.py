@@ -84,22 +84,14 @@ def compute(feature_model: Any, splits: dict[str, Any], batches: Callable[[Any],
     return {name: run(ds) for name, ds in batched.items()}
 
 
-def dataset(features: Any, labels: Any, batch_size: int, *, shuffle_buffer: int = 0, seed: int = 0,
-            epochs: tuple[int, int] | None = None) -> Any:
-    """Batches of cached features, shuffled exactly as data.batches shuffles the images (``epochs``: see
-    data.batches)."""
+def dataset(features: Any, labels: Any, batch_size: int, *, shuffle_buffer: int = 0, seed: int = 0) -> Any:
+    """Batches of cached features, shuffled exactly as data.batches shuffles the images."""
     import tensorflow as tf
 
-    from . import data
-
     ds = tf.data.Dataset.from_tensor_slices((features, labels))
-    if epochs is not None:
-        ds = data.epoch_shuffled(ds, batch_size, epochs, shuffle_buffer=shuffle_buffer, seed=seed)
-    else:
-        if shuffle_buffer > 0:
-            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    if shuffle_buffer > 0:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 class _CacheFiller:

@@ -75,11 +75,10 @@ class StageTrainer:
         self.reporter.stage_started(plan, current.epochs_done, steps)
         if current.epochs_done < stage.epochs and not current.stopped:
             recorder = self._epoch_checkpoint(plan, current, early_stopping)
-            epochs = (current.epochs_done, stage.epochs) if steps else None  # an unknown size: one epoch's data
-            train_data, validation_data = self._datasets(plan, epochs)
+            train_data, validation_data = self._datasets(plan)
             trained.fit(train_data, validation_data=validation_data, epochs=stage.epochs,
-                        initial_epoch=current.epochs_done, steps_per_epoch=steps if epochs else None, verbose=0,
-                        shuffle=False, callbacks=self._callbacks(plan, stage, early_stopping, steps, recorder))
+                        initial_epoch=current.epochs_done, verbose=0, shuffle=False,
+                        callbacks=self._callbacks(plan, stage, early_stopping, steps, recorder))
         elif early_stopping is not None and early_stopping.restore_best_weights and best_weights is not None:
             trained.set_weights(best_weights)  # stopped early just before a restart
         if not stage.trainable.frozen:
@@ -133,19 +132,18 @@ class StageTrainer:
         callbacks.append(recorder)  # last: it checkpoints what the others decided (early stopping)
         return callbacks
 
-    def _datasets(self, plan: StagePlan, epochs: tuple[int, int] | None) -> tuple[Any, Any | None]:
-        """(train, validation) batches: of cached features for a feature-cache stage, else of images. Train
-        holds the batches of ``epochs`` (first, end), each epoch shuffled by its own seed (data.batches)."""
+    def _datasets(self, plan: StagePlan) -> tuple[Any, Any | None]:
+        """(train, validation) batches: of cached features for a feature-cache stage, else of images."""
         dataset, data, batch = self.spec.dataset, self.prepared.data, self.batch_size
         if plan.feature_cache:
             cached = self._features()
             train = features.dataset(*cached["train"], batch, shuffle_buffer=dataset.shuffle_buffer,
-                                     seed=self.spec.seed, epochs=epochs)
+                                     seed=self.spec.seed)
             validation = cached.get("validation")
             return train, (features.dataset(*validation, batch) if validation is not None else None)
         self.cached_features = None  # the base trains (or sees augmented images)
         train = data_mod.batches(data.splits["train"], batch, shuffle_buffer=dataset.shuffle_buffer,
-                                 seed=self.spec.seed, augment=self.prepared.augment, epochs=epochs)
+                                 seed=self.spec.seed, augment=self.prepared.augment)
         validation = data.splits.get("validation")
         return train, (data_mod.batches(validation, batch) if validation is not None else None)
 
