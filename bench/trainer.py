@@ -1,17 +1,21 @@
-"""Benchmark: the classic transfer-learning tutorial loop against the same job run by Headstart.
+"""Benchmark: the classic transfer-learning tutorial loop against the same job run by Headstart, beside the
+floor a frozen stage cannot go below.
 
 ``python -m bench.trainer [--application ResNet50] [--per-class 130] [--size 128] ...``
+``python -m bench.trainer --frozen-only --repeat 5 [--cpu-bfloat16 both]``   (the floor ratio, several times)
 
 Both sides get the same image folder (synthetic JPEG photos), the same train/validation split, the same
-base (random weights: nothing is downloaded), head, optimizers, epochs and batch size:
+base, head, optimizers, epochs and batch size:
 
 * stage 1: base frozen, SGD lr 0.2 momentum 0.9;  * stage 2: base unfrozen, SGD lr 0.01 momentum 0.9.
 
-The baseline is written as the tutorial writes it: decoded images -> ``shuffle(1000).map(preprocess)
-.batch(32).prefetch(1)`` with ``preprocess`` = resize + the application's preprocess_input, one model
-from ``base.input`` to a softmax, plain ``fit`` (the frozen base recomputed every epoch). The floor is
-one forward pass of the base over train + validation images already decoded and resized in memory:
-what a frozen stage cannot go below. Prints a table per stage, then one JSON line.
+The base (nothing is downloaded) has random weights and BatchNormalization statistics computed on the
+training images (bench.floor.calibrate), so both stages' accuracies mean something; ``--base random`` keeps
+the plain random base of the earlier runs. The tutorial is written as the tutorial writes it: decoded images
+-> ``shuffle(1000).map(preprocess).batch(32).prefetch(1)``, one model from ``base.input`` to a softmax, plain
+``fit`` (the frozen base recomputed every epoch). The floor (bench.floor.Floor) decodes and resizes every
+image once and runs one forward pass of the base; it is measured before the tutorial and again after
+Headstart, and the ratio uses their mean. Prints a table per stage, then one JSON line.
 """
 
 from __future__ import annotations
@@ -20,18 +24,24 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from . import environment
+from .floor import Floor, calibrate
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.trainer", description=__doc__.split("\n\n")[0])
     p.add_argument("--application", default="ResNet50",
-                   help="keras.applications base (default ResNet50: with random weights the features of MobileNet, "
-                   "MobileNetV2 and EfficientNetB0 vanish; Xception, the tutorial's, is slow on CPU)")
+                   help="keras.applications base (default ResNet50; Xception, the tutorial's, is slow on CPU)")
+    p.add_argument("--base", choices=("calibrated", "random"), default="calibrated",
+                   help="random weights with BatchNormalization statistics of the training images (default), "
+                   "or plain random weights")
     p.add_argument("--size", type=int, default=128, help="model input side in pixels (default 128)")
     p.add_argument("--photo", default="320x240", help="stored JPEG size WxH (default 320x240)")
     p.add_argument("--classes", type=int, default=3, help="classes (default 3)")
@@ -40,6 +50,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=32, help="batch size (default 32)")
     p.add_argument("--frozen-epochs", type=int, default=5, help="stage 1 epochs (default 5)")
     p.add_argument("--finetune-epochs", type=int, default=2, help="stage 2 epochs (default 2)")
+    p.add_argument("--frozen-only", action="store_true",
+                   help="only the floor and Headstart's frozen stage, alternately (--repeat times): no tutorial")
+    p.add_argument("--repeat", type=int, default=1, help="rounds of floor + Headstart (--frozen-only; default 1)")
+    p.add_argument("--cpu-bfloat16", choices=("auto", "on", "off", "both"), default="auto",
+                   help="HEADSTART_CPU_BFLOAT16 for Headstart's runs; both: each round runs off, then on")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--workdir", default=None, help="where images and outputs go (default: a temporary dir)")
     args = p.parse_args(argv)
@@ -54,9 +69,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"--classes must be from 2 to {len(CLASS_NAMES)}")
     if not 0 < args.validation < 1:
         p.error("--validation must be a fraction between 0 and 1")
-    for name in ("size", "per_class", "batch", "frozen_epochs", "finetune_epochs"):
+    for name in ("size", "per_class", "batch", "frozen_epochs", "finetune_epochs", "repeat"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.repeat > 1 and not args.frozen_only:
+        p.error("--repeat needs --frozen-only")
+    if args.cpu_bfloat16 == "both" and not args.frozen_only:
+        p.error("--cpu-bfloat16 both needs --frozen-only")
     if min(w, h) < 1:
         p.error("--photo sides must be at least 1 pixel")
     return args
@@ -87,8 +106,9 @@ def _decoded(pairs: list[tuple[str, int]]) -> Any:
     return tf.data.Dataset.from_tensor_slices((paths, labels)).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def baseline(args: argparse.Namespace, parts: dict, classes: int) -> dict:
-    """The tutorial's code, stage by stage."""
+def baseline(args: argparse.Namespace, parts: dict, classes: int, weights: str | None,
+             jit_compile: bool = False) -> dict:
+    """The tutorial's code, stage by stage (in the global dtype policy; ``jit_compile``: XLA)."""
     import keras
     import tensorflow as tf
 
@@ -104,15 +124,16 @@ def baseline(args: argparse.Namespace, parts: dict, classes: int) -> dict:
     train_set = _decoded(parts["train"]).shuffle(1000, seed=args.seed).map(preprocess).batch(args.batch).prefetch(1)
     valid_set = _decoded(parts["validation"]).map(preprocess).batch(args.batch).prefetch(1)
 
-    base_model = ctor(weights=None, include_top=False, input_shape=(size, size, 3))
+    base_model = ctor(weights=weights, include_top=False, input_shape=(size, size, 3))
     avg = keras.layers.GlobalAveragePooling2D()(base_model.output)
-    output = keras.layers.Dense(classes, activation="softmax")(avg)
+    output = keras.layers.Dense(classes, activation="softmax", dtype="float32")(avg)
     model = keras.Model(inputs=base_model.input, outputs=output)
 
     for layer in base_model.layers:
         layer.trainable = False
     optimizer = keras.optimizers.SGD(learning_rate=0.2, momentum=0.9)
-    model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"])
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"],
+                  jit_compile=jit_compile)
     t = time.perf_counter()
     h1 = model.fit(train_set, epochs=args.frozen_epochs, validation_data=valid_set, verbose=0)
     frozen = time.perf_counter() - t
@@ -120,7 +141,8 @@ def baseline(args: argparse.Namespace, parts: dict, classes: int) -> dict:
     for layer in base_model.layers:
         layer.trainable = True
     optimizer = keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
-    model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"])
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"],
+                  jit_compile=jit_compile)
     t = time.perf_counter()
     h2 = model.fit(train_set, epochs=args.finetune_epochs, validation_data=valid_set, verbose=0)
     finetune = time.perf_counter() - t
@@ -128,68 +150,56 @@ def baseline(args: argparse.Namespace, parts: dict, classes: int) -> dict:
             "val_acc": h2.history["val_accuracy"][-1]}
 
 
-def headstart(args: argparse.Namespace, folder: Path, output: Path) -> dict:
-    """The same job as a FineTuneJob through ``headstart.trainer.run_job``; stage times by wall clock."""
+def headstart(args: argparse.Namespace, folder: Path, output: Path, weights: str | None, bfloat16: str,
+              runtime: dict | None = None) -> dict:
+    """The same job as a FineTuneJob through ``headstart.trainer.run_job``; stage times by wall clock and
+    process CPU, from the reporter's stage start to its end (checkpoints included). ``runtime``: the spec's
+    runtime section (mixedPrecision, xla)."""
     from headstart.api import FineTuneJob
     from headstart.trainer import Reporter, run_job
 
+    stages = [{"name": "frozen", "trainBase": "none", "epochs": args.frozen_epochs,
+               "optimizer": {"type": "SGD", "learningRate": 0.2, "momentum": 0.9}}]
+    if not args.frozen_only:
+        stages.append({"name": "finetune", "trainBase": "all", "epochs": args.finetune_epochs,
+                       "optimizer": {"type": "SGD", "learningRate": 0.01, "momentum": 0.9}})
     job = FineTuneJob.model_validate({
         "apiVersion": "headstart.dev/v1alpha1", "kind": "FineTuneJob", "metadata": {"name": "bench"},
         "spec": {
-            "baseModel": {"application": args.application, "weights": "none", "imageSize": [args.size] * 2},
+            "baseModel": {"application": args.application, "weights": weights or "none",
+                          "imageSize": [args.size] * 2},
             "head": {"pooling": "avg"},
             "dataset": {"imageFolder": {"uri": str(folder)}, "splits": {"validation": args.validation},
                         "batchSize": args.batch, "shuffleBuffer": 1000},
             "seed": args.seed,
-            "stages": [
-                {"name": "frozen", "trainBase": "none", "epochs": args.frozen_epochs,
-                 "optimizer": {"type": "SGD", "learningRate": 0.2, "momentum": 0.9}},
-                {"name": "finetune", "trainBase": "all", "epochs": args.finetune_epochs,
-                 "optimizer": {"type": "SGD", "learningRate": 0.01, "momentum": 0.9}},
-            ],
+            "stages": stages,
             "output": {"uri": str(output), "formats": ["keras"], "overwrite": True},
+            **({"runtime": runtime} if runtime else {}),
         }})
-    times: dict[str, float] = {}
+    times: dict[str, Any] = {}
 
     class Clock(Reporter):
         def stage_started(self, stage: Any, initial_epoch: int, steps: int | None) -> None:
-            times[stage.name] = time.perf_counter()
+            times[stage.name] = (time.perf_counter(), time.process_time())
 
         def stage_ended(self, result: Any) -> None:
-            times[result.name] = time.perf_counter() - times[result.name]
+            t, c = times.pop(result.name)
+            times[f"{result.name}_s"] = time.perf_counter() - t
+            times[f"{result.name}_cpu_s"] = time.process_time() - c
 
+    os.environ["HEADSTART_CPU_BFLOAT16"] = bfloat16
     t = time.perf_counter()
     result = run_job(job, str(output), Clock())
-    total = time.perf_counter() - t
+    times["total_s"] = time.perf_counter() - t
     by_name = {s.name: s for s in result.stages}
-    return {"frozen_s": times["frozen"], "finetune_s": times["finetune"], "total_s": total,
-            "feature_cache": by_name["frozen"].feature_cache,
-            "val_acc_frozen": by_name["frozen"].history["val_accuracy"][-1],
-            "val_acc": by_name["finetune"].history["val_accuracy"][-1]}
-
-
-def floor(args: argparse.Namespace, parts: dict) -> float:
-    """Seconds for one forward pass of the base over train + validation, images already in memory."""
-    import numpy as np
-    import tensorflow as tf
-
-    ctor, preprocess_input = _app(args.application)
-    pairs = parts["train"] + parts["validation"]
-    images = np.stack([tf.image.resize(tf.io.decode_jpeg(tf.io.read_file(p), channels=3), [args.size] * 2)
-                       .numpy() for p, _ in pairs])
-    base = ctor(weights=None, include_top=False, input_shape=(args.size, args.size, 3))
-    forward = tf.function(lambda x: base(preprocess_input(x), training=False))
-    batches = [tf.constant(images[i:i + args.batch]) for i in range(0, len(images), args.batch)]
-    forward(batches[0])  # tracing is not part of the floor
-    if len(batches[-1]) != args.batch:
-        forward(batches[-1])
-    best = float("inf")
-    for _ in range(2):  # a lower bound: the better of two passes
-        t = time.perf_counter()
-        for b in batches:
-            forward(b).numpy()
-        best = min(best, time.perf_counter() - t)
-    return best
+    out = {**times, "feature_cache": by_name["frozen"].feature_cache,
+           "val_acc_frozen": by_name["frozen"].history["val_accuracy"][-1]}
+    if "finetune" in by_name:
+        out["val_acc"] = by_name["finetune"].history["val_accuracy"][-1]
+    metrics = json.loads((output / "metrics.json").read_text())
+    out["feature_dtype"] = metrics.get("runtime", {}).get("feature_dtype", "float32")
+    out["replicas"] = metrics.get("runtime", {}).get("replicas", 1)
+    return out
 
 
 def _fresh() -> None:
@@ -202,39 +212,91 @@ def _fresh() -> None:
     gc.collect()
 
 
-def report(args: argparse.Namespace, n_train: int, n_val: int, base: dict, hs: dict, fl: float) -> dict:
+def measure_floor(args: argparse.Namespace, parts: dict, weights: str | None) -> dict:
+    ctor, preprocess_input = _app(args.application)
+    floor = Floor(ctor, preprocess_input, args.size, args.batch, weights)
+    result = floor.measure(parts["train"] + parts["validation"])
+    print(f"floor: {result['floor_s']:.1f}s (decode {result['decode_s']:.1f}s, forward {result['forward_s']:.1f}s; "
+          f"cpu {result['floor_cpu_s']:.1f}s)", flush=True)
+    del floor
+    _fresh()
+    return result
+
+
+def report(args: argparse.Namespace, n_train: int, n_val: int, base: dict, hs: dict, floors: list[dict]) -> dict:
     from rich.console import Console
     from rich.table import Table
 
+    console = Console()
+    floor_s = statistics.mean(f["floor_s"] for f in floors)
+    floor_cpu = statistics.mean(f["floor_cpu_s"] for f in floors)
     rows = []
     for stage, epochs in (("frozen", args.frozen_epochs), ("finetune", args.finetune_epochs)):
         b, h = base[f"{stage}_s"], hs[f"{stage}_s"]
         rows.append((stage, epochs, b, h, b / h, n_train * epochs / b, n_train * epochs / h))
-    table = Table(title=f"{args.application} {args.size}px, {n_train} train + {n_val} validation images, "
-                        f"batch {args.batch}, {os.cpu_count()} CPUs")
-    for c in ("stage", "epochs", "tutorial", "headstart", "speedup", "tutorial img/s", "headstart img/s"):
+    table = Table(title=f"{args.application} {args.size}px ({args.base} base), {n_train} train + {n_val} "
+                        f"validation images, batch {args.batch}, {os.cpu_count()} CPUs")
+    for c in ("stage", "epochs", "tutorial", "headstart", "speedup", "tutorial img/s", "headstart img/s",
+              "val acc: tutorial / headstart"):
         table.add_column(c, justify="left" if c == "stage" else "right")
-    for stage, epochs, b, h, ratio, bi, hi in rows:
-        table.add_row(stage, str(epochs), f"{b:.1f}s", f"{h:.1f}s", f"{ratio:.2f}x", f"{bi:.0f}", f"{hi:.0f}")
-    console = Console()
+    for (stage, epochs, b, h, ratio, bi, hi), key in zip(rows, ("val_acc_frozen", "val_acc")):
+        table.add_row(stage, str(epochs), f"{b:.1f}s", f"{h:.1f}s", f"{ratio:.2f}x", f"{bi:.0f}", f"{hi:.0f}",
+                      f"{base[key]:.3f} / {hs[key]:.3f}")
     console.print(table)
-    console.print(f"floor (one forward pass of the base over train+validation): {fl:.1f}s; headstart's "
-                  f"frozen stage is {hs['frozen_s'] / fl:.2f}x the floor (feature cache: {hs['feature_cache']})")
-    console.print(f"validation accuracy after the frozen stage: tutorial {base['val_acc_frozen']:.3f}, "
-                  f"headstart {hs['val_acc_frozen']:.3f}; after fine-tuning: tutorial {base['val_acc']:.3f}, "
-                  f"headstart {hs['val_acc']:.3f}")
+    before_after = " / ".join(f"{f['floor_s']:.1f}s" for f in floors)
+    console.print(f"floor (decode + one forward pass over train+validation): "
+                  f"{before_after} (before / after); headstart's frozen stage "
+                  f"is {hs['frozen_s'] / floor_s:.2f}x the floor's mean (CPU time: "
+                  f"{hs['frozen_cpu_s'] / floor_cpu:.2f}x; feature cache: {hs['feature_cache']})")
     return {
-        "application": args.application, "size": args.size, "train_images": n_train, "val_images": n_val,
-        "batch": args.batch, "frozen_epochs": args.frozen_epochs, "finetune_epochs": args.finetune_epochs,
+        "application": args.application, "base": args.base, "size": args.size, "train_images": n_train,
+        "val_images": n_val, "batch": args.batch, "frozen_epochs": args.frozen_epochs,
+        "finetune_epochs": args.finetune_epochs,
         "baseline_frozen_s": round(base["frozen_s"], 2), "headstart_frozen_s": round(hs["frozen_s"], 2),
         "baseline_finetune_s": round(base["finetune_s"], 2), "headstart_finetune_s": round(hs["finetune_s"], 2),
-        "floor_s": round(fl, 2), "frozen_speedup": round(rows[0][4], 2), "finetune_speedup": round(rows[1][4], 2),
-        "frozen_floor_ratio": round(hs["frozen_s"] / fl, 2),
+        "floor_s": [round(f["floor_s"], 2) for f in floors], "decode_s": [round(f["decode_s"], 2) for f in floors],
+        "frozen_speedup": round(rows[0][4], 2), "finetune_speedup": round(rows[1][4], 2),
+        "frozen_floor_ratio": round(hs["frozen_s"] / floor_s, 3),
+        "frozen_floor_cpu_ratio": round(hs["frozen_cpu_s"] / floor_cpu, 3),
         "val_acc_baseline_frozen": round(base["val_acc_frozen"], 4),
         "val_acc_headstart_frozen": round(hs["val_acc_frozen"], 4),
         "val_acc_baseline": round(base["val_acc"], 4), "val_acc_headstart": round(hs["val_acc"], 4),
-        "headstart_job_s": round(hs["total_s"], 2), "cpus": os.cpu_count(),
+        "headstart_job_s": round(hs["total_s"], 2), "feature_dtype": hs["feature_dtype"],
     }
+
+
+def frozen_rounds(args: argparse.Namespace, parts: dict, folder: Path, work: Path, weights: str | None) -> dict:
+    """--frozen-only: rounds of (floor, Headstart's frozen stage [, again in bfloat16]); medians of ratios."""
+    modes = ["off", "on"] if args.cpu_bfloat16 == "both" else [args.cpu_bfloat16]
+    rounds = []
+    for r in range(args.repeat):
+        floor = measure_floor(args, parts, weights)
+        entry: dict[str, Any] = {"floor": floor}
+        for mode in modes:
+            hs = headstart(args, folder, work / "output", weights, mode)
+            _fresh()
+            entry[mode] = hs
+            ratio, cpu = hs["frozen_s"] / floor["floor_s"], hs["frozen_cpu_s"] / floor["floor_cpu_s"]
+            print(f"round {r + 1}: headstart ({mode}, {hs['feature_dtype']}) frozen {hs['frozen_s']:.1f}s = "
+                  f"{ratio:.2f}x the floor (CPU {cpu:.2f}x), val acc {hs['val_acc_frozen']:.3f}", flush=True)
+        rounds.append(entry)
+    summary: dict[str, Any] = {"application": args.application, "base": args.base, "size": args.size,
+                               "train_images": len(parts["train"]), "val_images": len(parts["validation"]),
+                               "frozen_epochs": args.frozen_epochs, "rounds": args.repeat,
+                               "floor_s": [round(e["floor"]["floor_s"], 2) for e in rounds],
+                               "decode_s": [round(e["floor"]["decode_s"], 2) for e in rounds]}
+    for mode in modes:
+        ratios = [e[mode]["frozen_s"] / e["floor"]["floor_s"] for e in rounds]
+        cpu = [e[mode]["frozen_cpu_s"] / e["floor"]["floor_cpu_s"] for e in rounds]
+        summary[mode] = {"feature_dtype": rounds[0][mode]["feature_dtype"],
+                         "frozen_s": [round(e[mode]["frozen_s"], 2) for e in rounds],
+                         "floor_ratio": [round(x, 3) for x in ratios],
+                         "median_floor_ratio": round(statistics.median(ratios), 3),
+                         "cpu_ratio": [round(x, 3) for x in cpu], "median_cpu_ratio": round(statistics.median(cpu), 3),
+                         "val_acc_frozen": sorted({round(e[mode]["val_acc_frozen"], 4) for e in rounds})}
+        print(f"headstart ({mode}): median {summary[mode]['median_floor_ratio']:.2f}x the floor over {args.repeat} "
+              f"round(s) (CPU {summary[mode]['median_cpu_ratio']:.2f}x)", flush=True)
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -251,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.workdir is None:
         scratch = tempfile.mkdtemp(prefix="headstart-bench-")
     work = Path(args.workdir or scratch)
+    machine = environment.describe()
     try:
         folder = work / "images"
         shutil.rmtree(folder, ignore_errors=True)
@@ -259,20 +322,29 @@ def main(argv: list[str] | None = None) -> int:
         parts = split_like_trainer(folder, args.validation, args.seed)
         n_train, n_val = len(parts["train"]), len(parts["validation"])
         print(f"{n_train} train + {n_val} validation JPEGs ({w}x{h}) in {folder}", flush=True)
-        # The floor first, in TensorFlow's default state: run_job then configures the process its own way
-        # (seed, op determinism on CPU), which its own stages pay for.
-        fl = floor(args, parts)
-        print(f"floor: {fl:.1f}s", flush=True)
-        _fresh()
-        base = baseline(args, parts, args.classes)
-        print(f"tutorial: frozen {base['frozen_s']:.1f}s, fine-tune {base['finetune_s']:.1f}s", flush=True)
-        _fresh()
-        hs = headstart(args, folder, work / "output")
-        print(f"headstart: frozen {hs['frozen_s']:.1f}s, fine-tune {hs['finetune_s']:.1f}s", flush=True)
-        summary = report(args, n_train, n_val, base, hs, fl)
+        weights = None
+        if args.base == "calibrated":
+            ctor, preprocess_input = _app(args.application)
+            weights = calibrate(ctor, preprocess_input, args.size, parts["train"], work / "base.weights.h5", args.seed)
+            _fresh()
+        if args.frozen_only:
+            summary = frozen_rounds(args, parts, folder, work, weights)
+        else:
+            # The floor first, in TensorFlow's default state (run_job then configures the process its own way:
+            # seed, op determinism on CPU), and again after Headstart.
+            floors = [measure_floor(args, parts, weights)]
+            base = baseline(args, parts, args.classes, weights)
+            print(f"tutorial: frozen {base['frozen_s']:.1f}s, fine-tune {base['finetune_s']:.1f}s", flush=True)
+            _fresh()
+            hs = headstart(args, folder, work / "output", weights, args.cpu_bfloat16)
+            print(f"headstart: frozen {hs['frozen_s']:.1f}s, fine-tune {hs['finetune_s']:.1f}s", flush=True)
+            _fresh()
+            floors.append(measure_floor(args, parts, weights))
+            summary = report(args, n_train, n_val, base, hs, floors)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+    summary["machine"] = {**machine, "load_after": environment.load()}
     print(json.dumps(summary), flush=True)
     return 0
 

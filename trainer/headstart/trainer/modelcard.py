@@ -108,7 +108,8 @@ def render(card: ModelCard) -> str:
                      f"{result.epochs_completed}/{result.epochs} | {best} | {result.duration_seconds:.1f} |")
     runtime = card.runtime
     lines += ["", f"Seed: {card.seed}. Runtime: mixed precision {runtime.mixed_precision}, XLA {runtime.xla}, "
-              f"GPUs {runtime.gpus}, deterministic {runtime.deterministic}.", "", "## Metrics", ""]
+              f"GPUs {runtime.gpus}, deterministic {runtime.deterministic}, replicas {runtime.replicas}, "
+              f"frozen-base feature pass in {runtime.feature_dtype}.", "", "## Metrics", ""]
     lines += [f"- {k}: {v:.4f}" for k, v in card.metrics.items()] or ["- (no validation or test split)"]
     lines += ["", "## Libraries", ""]
     lines += [f"- {k} {v}" for k, v in library_versions().items()]

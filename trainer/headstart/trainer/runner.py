@@ -89,8 +89,12 @@ class Run:
             return self._already_complete(found)
         preflight.check(self.spec)
         settings = runtime.configure(self.spec.runtime, self.spec.seed)
-        with tempfile.TemporaryDirectory(prefix="headstart-") as workdir:
+        with tempfile.TemporaryDirectory(prefix="headstart-") as workdir, settings.distribution.scope():
             prepared = self.prepare(workdir, retrain=complete)
+            if settings.replicas > 1:
+                batch = settings.distribution.global_batch(self.spec.dataset.batch_size)
+                self.reporter.message(f"{settings.replicas} replicas (MirroredStrategy over "
+                                      f"{', '.join(settings.distribution.devices)}): global batch {batch}")
             trainer = StageTrainer(self.spec, prepared, settings, self.reporter, workdir, self.output)
             try:
                 self.train(trainer)
@@ -159,6 +163,9 @@ class Run:
             "examples": data.counts,
             "skipped_files": len(data.skipped),
             "class_names": data.class_names,
+            "runtime": {"gpus": settings.gpus, "replicas": settings.replicas,
+                        "mixed_precision": settings.mixed_precision, "xla": settings.xla,
+                        "deterministic": settings.deterministic, "feature_dtype": settings.feature_dtype},
         }
         artifacts["metrics.json"] = outputs.write_text(staging, "metrics.json", json.dumps(report, indent=1))
         card = modelcard.ModelCard(

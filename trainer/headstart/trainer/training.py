@@ -61,7 +61,9 @@ class StageTrainer:
         assembled = prepared.model
         stages.set_trainable(assembled.base, stage.trainable)
         trained = assembled.head if plan.feature_cache else assembled.model
-        self.last_optimizer = stages.compile_for_stage(trained, stage, self.runtime.xla)
+        # On cached features a step is a few microseconds of work: run an epoch's steps in one call.
+        per_call = (self._steps_per_epoch() or 1) if plan.feature_cache else 1
+        self.last_optimizer = stages.compile_for_stage(trained, stage, self.runtime.xla, steps_per_execution=per_call)
         if state.current is not None and state.current.index == plan.index:
             current = state.current
             checkpoints.restore_optimizer(state, trained.optimizer, trained.trainable_variables)
@@ -95,9 +97,14 @@ class StageTrainer:
         if os.path.isdir(self.logs_dir):
             storage.put_tree(self.logs_dir, storage.join(self.output_uri, "logs"))
 
+    @property
+    def batch_size(self) -> int:
+        """The global batch: dataset.batchSize per replica, split across the replicas."""
+        return self.runtime.distribution.global_batch(self.spec.dataset.batch_size)
+
     def _steps_per_epoch(self) -> int | None:
         train_images = self.prepared.data.counts.get("train") or 0
-        return -(-train_images // self.spec.dataset.batch_size) or None
+        return -(-train_images // self.batch_size) or None
 
     def _epoch_checkpoint(self, plan: StagePlan, current: StageState, early_stopping: Any | None) -> Any:
         from .callbacks import EpochCheckpoint
@@ -127,28 +134,29 @@ class StageTrainer:
 
     def _datasets(self, plan: StagePlan) -> tuple[Any, Any | None]:
         """(train, validation) batches: of cached features for a feature-cache stage, else of images."""
-        dataset, data = self.spec.dataset, self.prepared.data
+        dataset, data, batch = self.spec.dataset, self.prepared.data, self.batch_size
         if plan.feature_cache:
             cached = self._features()
-            train = features.dataset(*cached["train"], dataset.batch_size, shuffle_buffer=dataset.shuffle_buffer,
+            train = features.dataset(*cached["train"], batch, shuffle_buffer=dataset.shuffle_buffer,
                                      seed=self.spec.seed)
             validation = cached.get("validation")
-            return train, (features.dataset(*validation, dataset.batch_size) if validation is not None else None)
+            return train, (features.dataset(*validation, batch) if validation is not None else None)
         self.cached_features = None  # the base trains (or sees augmented images)
-        train = data_mod.batches(data.splits["train"], dataset.batch_size, shuffle_buffer=dataset.shuffle_buffer,
+        train = data_mod.batches(data.splits["train"], batch, shuffle_buffer=dataset.shuffle_buffer,
                                  seed=self.spec.seed, augment=self.prepared.augment)
         validation = data.splits.get("validation")
-        return train, (data_mod.batches(validation, dataset.batch_size) if validation is not None else None)
+        return train, (data_mod.batches(validation, batch) if validation is not None else None)
 
     def _features(self) -> dict[str, tuple[Any, Any]]:
         if self.cached_features is None:
-            self.reporter.message("computing the frozen base's features once")
-            model = self.prepared.model.features
-            extract = features.extractor(model, self.runtime.xla)
-            batch_size = self.spec.dataset.batch_size
-            self.cached_features = {
-                split: features.extract(extract, model, data_mod.batches(images, batch_size))
-                for split, images in self.prepared.data.splits.items() if split != "test"}
+            runtime = self.runtime
+            self.reporter.message("computing the frozen base's features once"
+                                  + (" (bfloat16)" if runtime.feature_dtype == "bfloat16" else ""))
+            splits = {name: ds for name, ds in self.prepared.data.splits.items() if name != "test"}
+            self.cached_features = features.compute(
+                self.prepared.model.features, splits, lambda ds: data_mod.batches(ds, self.batch_size),
+                cached=self.spec.dataset.cache, xla=runtime.xla, dtype=runtime.feature_dtype,
+                strategy=runtime.distribution.strategy)
         return self.cached_features
 
     def evaluate(self) -> dict[str, float]:
@@ -162,7 +170,6 @@ class StageTrainer:
             images = self.prepared.data.splits.get(split)
             if images is None:
                 continue
-            values = model.evaluate(data_mod.batches(images, self.spec.dataset.batch_size), verbose=0,
-                                    return_dict=True)
+            values = model.evaluate(data_mod.batches(images, self.batch_size), verbose=0, return_dict=True)
             metrics.update({f"{prefix}{name}": float(value) for name, value in values.items()})
         return metrics
