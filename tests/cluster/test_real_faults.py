@@ -5,6 +5,7 @@ deadline and a memory limit that is too small are reported as such."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from controlplane.waiting import wait_for
@@ -50,6 +51,10 @@ def test_a_pod_killed_mid_stage_is_replaced_and_the_job_resumes(operator, worksp
     sdk = Client(namespace=namespace, kubeconfig=kubeconfig)
     sdk.submit(job("killed", image))
     core = client.CoreV1Api(api_client)
+    followed: list[str] = []
+    follower = threading.Thread(target=lambda: followed.extend(sdk.logs("killed", follow=True, timeout=900)),
+                                daemon=True)
+    follower.start()  # `headstart logs -f` from the start: it waits for the pod and follows across the restart
 
     def mid_stage():
         status = sdk.get("killed").status
@@ -68,6 +73,12 @@ def test_a_pod_killed_mid_stage_is_replaced_and_the_job_resumes(operator, worksp
     assert [s.epochs_completed for s in done.status.stages] == [1, 6]
     log = "\n".join(sdk.logs("killed"))
     assert "resuming stage 2 after epoch" in log
+    follower.join(timeout=120)
+    assert not follower.is_alive(), "following the logs did not end with the job"
+    restart = followed.index(f"--- pod {pods[0]} ---")
+    assert any(line.startswith("stage 2 tune epoch 2/6") for line in followed[:restart])
+    assert any(line.startswith("resuming stage 2 after epoch") for line in followed[restart:])
+    assert any(line.startswith("done:") for line in followed[restart:])
 
 
 def test_bad_input_fails_at_once_without_retries(operator, workspace, kubeconfig, namespace):
