@@ -50,6 +50,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=32, help="batch size (default 32)")
     p.add_argument("--frozen-epochs", type=int, default=5, help="stage 1 epochs (default 5)")
     p.add_argument("--finetune-epochs", type=int, default=2, help="stage 2 epochs (default 2)")
+    p.add_argument("--frozen-lr", type=float, default=0.2, help="stage 1 SGD learning rate (default 0.2)")
+    p.add_argument("--finetune-lr", type=float, default=0.01, help="stage 2 SGD learning rate (default 0.01)")
     p.add_argument("--frozen-only", action="store_true",
                    help="only the floor and Headstart's frozen stage, alternately (--repeat times): no tutorial")
     p.add_argument("--repeat", type=int, default=1, help="rounds of floor + Headstart (--frozen-only; default 1)")
@@ -131,7 +133,7 @@ def baseline(args: argparse.Namespace, parts: dict, classes: int, weights: str |
 
     for layer in base_model.layers:
         layer.trainable = False
-    optimizer = keras.optimizers.SGD(learning_rate=0.2, momentum=0.9)
+    optimizer = keras.optimizers.SGD(learning_rate=args.frozen_lr, momentum=0.9)
     model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"],
                   jit_compile=jit_compile)
     t = time.perf_counter()
@@ -140,7 +142,7 @@ def baseline(args: argparse.Namespace, parts: dict, classes: int, weights: str |
 
     for layer in base_model.layers:
         layer.trainable = True
-    optimizer = keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
+    optimizer = keras.optimizers.SGD(learning_rate=args.finetune_lr, momentum=0.9)
     model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"],
                   jit_compile=jit_compile)
     t = time.perf_counter()
@@ -159,10 +161,10 @@ def headstart(args: argparse.Namespace, folder: Path, output: Path, weights: str
     from headstart.trainer import Reporter, run_job
 
     stages = [{"name": "frozen", "trainBase": "none", "epochs": args.frozen_epochs,
-               "optimizer": {"type": "SGD", "learningRate": 0.2, "momentum": 0.9}}]
+               "optimizer": {"type": "SGD", "learningRate": args.frozen_lr, "momentum": 0.9}}]
     if not args.frozen_only:
         stages.append({"name": "finetune", "trainBase": "all", "epochs": args.finetune_epochs,
-                       "optimizer": {"type": "SGD", "learningRate": 0.01, "momentum": 0.9}})
+                       "optimizer": {"type": "SGD", "learningRate": args.finetune_lr, "momentum": 0.9}})
     job = FineTuneJob.model_validate({
         "apiVersion": "headstart.dev/v1alpha1", "kind": "FineTuneJob", "metadata": {"name": "bench"},
         "spec": {
