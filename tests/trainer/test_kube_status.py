@@ -155,3 +155,11 @@ def test_the_trainer_entrypoint_reports_a_permanent_failure_in_its_termination_m
     assert done.returncode == EXIT_DATASET, done.stderr
     assert json.loads(term.read_text())["error"].startswith("dataset.imageFolder: no folder at")
     assert "Traceback" not in done.stderr
+
+
+def test_status_metrics_are_short_enough_to_read_in_kubectl_get():
+    from headstart.trainer.kube_status import _finite
+
+    assert _finite({"val_accuracy": 0.8587360382080078, "learning_rate": 9.999999747378752e-05,
+                    "loss": float("nan"), "epochs": 3}) == {"val_accuracy": 0.8587, "learning_rate": 0.0001,
+                                                             "epochs": 3.0}
