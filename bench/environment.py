@@ -24,20 +24,11 @@ def load() -> list[float]:
         return []
 
 
-def cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 def describe() -> dict:
     """nproc, the CPU model as lscpu names it, its bfloat16 flags and the load average (1, 5, 15 min) now
-    (read here, not from the trainer, so the bench runs against any version of it)."""
+    (the flags as the trainer reads them to choose bfloat16)."""
+    from headstart.trainer.runtime import cpu_flags
+
     flags = cpu_flags()
     return {"nproc": os.cpu_count(), "cpu": cpu_model(),
             "bf16_flags": sorted(f for f in flags if "bf16" in f or f.startswith("amx")),
