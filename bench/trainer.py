@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--frozen-only", action="store_true",
                    help="only the floor and Headstart's frozen stage, alternately (--repeat times): no tutorial")
     p.add_argument("--repeat", type=int, default=1, help="rounds of floor + Headstart (--frozen-only; default 1)")
-    p.add_argument("--cpu-bfloat16", choices=("auto", "on", "off", "both"), default="auto",
+    p.add_argument("--cpu-bfloat16", choices=("auto", "on", "off", "both"), default="off",
                    help="HEADSTART_CPU_BFLOAT16 for Headstart's runs; both: each round runs off, then on")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--workdir", default=None, help="where images and outputs go (default: a temporary dir)")

@@ -52,8 +52,15 @@ def test_a_pod_killed_mid_stage_is_replaced_and_the_job_resumes(operator, worksp
     sdk.submit(job("killed", image))
     core = client.CoreV1Api(api_client)
     followed: list[str] = []
-    follower = threading.Thread(target=lambda: followed.extend(sdk.logs("killed", follow=True, timeout=900)),
-                                daemon=True)
+    follow_errors: list[BaseException] = []
+
+    def follow() -> None:
+        try:
+            followed.extend(sdk.logs("killed", follow=True, timeout=900))
+        except BaseException as exc:  # reported by the assertion below
+            follow_errors.append(exc)
+
+    follower = threading.Thread(target=follow, daemon=True)
     follower.start()  # `headstart logs -f` from the start: it waits for the pod and follows across the restart
 
     def mid_stage():
@@ -75,6 +82,7 @@ def test_a_pod_killed_mid_stage_is_replaced_and_the_job_resumes(operator, worksp
     assert "resuming stage 2 after epoch" in log
     follower.join(timeout=120)
     assert not follower.is_alive(), "following the logs did not end with the job"
+    assert not follow_errors, f"following the logs failed: {follow_errors[0]!r}"
     restart = followed.index(f"--- pod {pods[0]} ---")
     assert any(line.startswith("stage 2 tune epoch 2/6") for line in followed[:restart])
     assert any(line.startswith("resuming stage 2 after epoch") for line in followed[restart:])

@@ -18,6 +18,15 @@ def test_auto_only_with_amx_and_the_switch_overrides():
     assert cpu_bfloat16("on", set()) is True and cpu_bfloat16("off", {"amx_bf16"}) is False
 
 
+def test_the_switch_is_off_unless_asked_for(monkeypatch):
+    from headstart.trainer.runtime import _bfloat16_mode
+
+    monkeypatch.delenv("HEADSTART_CPU_BFLOAT16", raising=False)
+    assert _bfloat16_mode() == "off"  # float32 features, as every other path, even on a CPU with AMX
+    monkeypatch.setenv("HEADSTART_CPU_BFLOAT16", " Auto ")
+    assert _bfloat16_mode() == "auto"
+
+
 def test_a_bad_switch_is_one_line_naming_the_variable(monkeypatch):
     from headstart.trainer import SpecError
     from headstart.trainer.runtime import configure

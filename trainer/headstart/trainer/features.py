@@ -77,10 +77,14 @@ def compute(feature_model: Any, splits: dict[str, Any], batches: Callable[[Any],
     except BaseException:
         if filler is not None:
             filler.cancel()
-        raise
-    finally:
-        if filler is not None:
             filler.join()
+        raise
+    if filler is not None:
+        try:
+            filler.join()
+        except BaseException:  # an interrupt while waiting: the thread stops after its batch
+            filler.cancel()
+            raise
     return {name: run(ds) for name, ds in batched.items()}
 
 
