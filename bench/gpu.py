@@ -44,8 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--configs", default=",".join(CONFIGS), help=f"Headstart runs (default {','.join(CONFIGS)})")
     p.add_argument("--tutorial-configs", default="fp32,mp+xla",
                    help="tutorial runs (default fp32,mp+xla; '' for none)")
-    p.add_argument("--frozen-lr", type=float, default=0.2, help="stage 1 SGD learning rate (default 0.2)")
-    p.add_argument("--finetune-lr", type=float, default=0.01, help="stage 2 SGD learning rate (default 0.01)")
+    from . import trainer  # the bench's shared parts (no TensorFlow at import)
+
+    trainer.add_learning_rates(p)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--workdir", default=None, help="where images and outputs go (default: a temporary dir)")
     args = p.parse_args(argv)

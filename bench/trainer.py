@@ -35,6 +35,12 @@ from . import environment
 from .floor import Floor, calibrate
 
 
+def add_learning_rates(p: argparse.ArgumentParser) -> None:
+    """The stages' SGD learning rates, read by ``baseline`` and ``headstart`` (bench.gpu shares them)."""
+    p.add_argument("--frozen-lr", type=float, default=0.2, help="stage 1 SGD learning rate (default 0.2)")
+    p.add_argument("--finetune-lr", type=float, default=0.01, help="stage 2 SGD learning rate (default 0.01)")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.trainer", description=__doc__.split("\n\n")[0])
     p.add_argument("--application", default="ResNet50",
@@ -50,8 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=32, help="batch size (default 32)")
     p.add_argument("--frozen-epochs", type=int, default=5, help="stage 1 epochs (default 5)")
     p.add_argument("--finetune-epochs", type=int, default=2, help="stage 2 epochs (default 2)")
-    p.add_argument("--frozen-lr", type=float, default=0.2, help="stage 1 SGD learning rate (default 0.2)")
-    p.add_argument("--finetune-lr", type=float, default=0.01, help="stage 2 SGD learning rate (default 0.01)")
+    add_learning_rates(p)
     p.add_argument("--frozen-only", action="store_true",
                    help="only the floor and Headstart's frozen stage, alternately (--repeat times): no tutorial")
     p.add_argument("--repeat", type=int, default=1, help="rounds of floor + Headstart (--frozen-only; default 1)")

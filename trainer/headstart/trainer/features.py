@@ -74,17 +74,13 @@ def compute(feature_model: Any, splits: dict[str, Any], batches: Callable[[Any],
             run = _DistributedPass(feature_model, strategy, xla, dtype)
             for ds in batched.values():
                 run.trace(ds)
-    except BaseException:
+        if filler is not None:
+            filler.join()  # re-raises the filler's error
+    except BaseException:  # a trace error, the filler's, or an interrupt: the thread stops after its batch
         if filler is not None:
             filler.cancel()
             filler.join()
         raise
-    if filler is not None:
-        try:
-            filler.join()
-        except BaseException:  # an interrupt while waiting: the thread stops after its batch
-            filler.cancel()
-            raise
     return {name: run(ds) for name, ds in batched.items()}
 
 
