@@ -5,9 +5,10 @@
   is traced before the clock starts. Wall and process CPU seconds of each part.
 * ``calibrate``: a random-weight base whose BatchNormalization statistics are those of the bench's own
   training images (one forward pass in training mode, no labels, no gradient): every layer's output is
-  normalized as in a pretrained network, so its features are informative and fine-tuning it does not
-  diverge, on both sides of the bench. Written as a weights file that the tutorial loads with
-  ``ctor(weights=path)`` and Headstart with ``baseModel.weights: path``.
+  normalized as in a pretrained network, so its features do not vanish (``--base calibrated``; its features
+  are still weak, and fine-tuning it collapses to one class on both sides: bench/README.md). Written as a
+  weights file that the tutorial loads with ``ctor(weights=path)`` and Headstart with
+  ``baseModel.weights: path``, as is the pretrained base of bench.pretrain (the default).
 """
 
 from __future__ import annotations
@@ -72,6 +73,22 @@ class Floor:
         return out
 
 
+def set_batch_norm_statistics(base: Any, x: Any) -> None:
+    """Set the moving statistics of every BatchNormalization layer of ``base`` to those of the batch ``x``
+    (one forward pass in training mode with momentum 0; nothing else changes)."""
+    import keras
+
+    norms = [layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    saved = [layer.momentum for layer in norms]
+    for layer in norms:
+        layer.momentum = 0.0  # the moving statistics become this batch's
+    try:
+        base(x, training=True)
+    finally:
+        for layer, momentum in zip(norms, saved):
+            layer.momentum = momentum
+
+
 def calibrate(ctor: Any, preprocess_input: Any, size: int, pairs: list[tuple[str, int]], path: Path,
               seed: int, images: int = 128) -> str:
     """Write a random-weight base with BatchNormalization statistics of (up to) ``images`` of ``pairs``."""
@@ -80,14 +97,7 @@ def calibrate(ctor: Any, preprocess_input: Any, size: int, pairs: list[tuple[str
 
     keras.utils.set_random_seed(seed)
     base = ctor(weights=None, include_top=False, input_shape=(size, size, 3))
-    norms = [layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    saved = [layer.momentum for layer in norms]
-    x = preprocess_input(tf.constant(decode(pairs[:images], size), tf.float32))
-    for layer in norms:
-        layer.momentum = 0.0  # the moving statistics become this batch's
-    base(x, training=True)
-    for layer, momentum in zip(norms, saved):
-        layer.momentum = momentum
+    set_batch_norm_statistics(base, preprocess_input(tf.constant(decode(pairs[:images], size), tf.float32)))
     path.parent.mkdir(parents=True, exist_ok=True)
     base.save_weights(str(path))
     return str(path)

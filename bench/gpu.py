@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="tutorial runs (default fp32,mp+xla; '' for none)")
     from . import trainer  # the bench's shared parts (no TensorFlow at import)
 
-    trainer.add_learning_rates(p)
+    trainer.add_optimizers(p, frozen=("SGD", 0.2), finetune=("SGD", 0.01))  # the seed job's
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--workdir", default=None, help="where images and outputs go (default: a temporary dir)")
     args = p.parse_args(argv)

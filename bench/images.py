@@ -31,16 +31,18 @@ def _image(rng: Any, label: int, height: int, width: int) -> Any:
     return np.clip(img, 0, 255).astype("uint8")
 
 
-def write_folder(root: Path, per_class: int, classes: int, height: int, width: int, seed: int = 0) -> int:
-    """Write ``per_class`` JPEGs for each of ``classes`` classes under ``root``; returns the count."""
+def write_folder(root: Path, per_class: int, classes: int, height: int, width: int, seed: int = 0,
+                 first: int = 0) -> int:
+    """Write ``per_class`` JPEGs for each of ``classes`` classes under ``root``, starting at class ``first``
+    of CLASS_NAMES; returns the count."""
     import numpy as np
     import tensorflow as tf
 
-    if not 2 <= classes <= len(CLASS_NAMES):
-        raise ValueError(f"classes must be from 2 to {len(CLASS_NAMES)}")
+    if not 2 <= classes <= len(CLASS_NAMES) - first or first < 0:
+        raise ValueError(f"classes must be from 2 to {len(CLASS_NAMES) - first}")
     rng = np.random.default_rng(seed)
     n = 0
-    for label in range(classes):
+    for label in range(first, first + classes):
         folder = root / CLASS_NAMES[label]
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
