@@ -36,7 +36,7 @@ from typing import Any
 
 from . import environment
 from .floor import Floor, calibrate
-from .pretrain import pretrained
+from .pretrain import SOURCE_FIRST, pretrained
 
 
 def add_optimizers(p: argparse.ArgumentParser, frozen: tuple[str, float] = ("Adam", 1e-3),
@@ -97,8 +97,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
     if not 2 <= args.classes <= len(CLASS_NAMES):
         p.error(f"--classes must be from 2 to {len(CLASS_NAMES)}")
-    from .pretrain import SOURCE_FIRST
-
     if args.base == "pretrained" and args.classes > SOURCE_FIRST:
         p.error(f"--base pretrained: --classes must be at most {SOURCE_FIRST} (the other classes are the base's "
                 "source task)")
@@ -108,6 +106,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                  "source_epochs"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
+    for name in ("frozen_lr", "finetune_lr", "source_lr"):
+        if not getattr(args, name) > 0:
+            p.error(f"--{name.replace('_', '-')} must be above 0")
     if args.repeat > 1 and not args.frozen_only:
         p.error("--repeat needs --frozen-only")
     if args.cpu_bfloat16 == "both" and not args.frozen_only:

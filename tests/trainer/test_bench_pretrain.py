@@ -68,3 +68,6 @@ def test_bench_refuses_target_classes_that_overlap_the_source_task(bench_package
     assert exc.value.code == 2
     assert "--base pretrained: --classes must be at most 3" in capsys.readouterr().err
     assert parse_args(["--classes", "4", "--base", "calibrated"]).classes == 4
+    with pytest.raises(SystemExit):
+        parse_args(["--finetune-lr", "0"])
+    assert "--finetune-lr must be above 0" in capsys.readouterr().err
