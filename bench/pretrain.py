@@ -8,7 +8,7 @@ wrong for one trained from scratch); then the BatchNormalization statistics are 
 images (bench.floor.set_batch_norm_statistics), since after a few steps its moving averages still hold mostly
 their initial values.
 
-Pretraining ResNet50 at 128 px takes about 5 minutes on 2 cores, so the weights are kept in a cache
+Pretraining ResNet50 at 128 px took 212-219 s on this project's 2 cores, so the weights are kept in a cache
 (``$HEADSTART_CACHE/bench``, default ``~/.cache/headstart/bench``) under a key of everything that makes them.
 """
 
