@@ -340,7 +340,7 @@ def frozen_rounds(args: argparse.Namespace, parts: dict, folder: Path, work: Pat
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    _app(args.application)  # an unknown application fails before any work
+    ctor, preprocess_input = _app(args.application)  # an unknown application fails before any work
     import warnings
 
     # the tutorial's plain fit passes shuffle=True with a dataset, as the tutorial does; keras warns
@@ -361,7 +361,6 @@ def main(argv: list[str] | None = None) -> int:
         n_train, n_val = len(parts["train"]), len(parts["validation"])
         print(f"{n_train} train + {n_val} validation JPEGs ({w}x{h}) in {folder}", flush=True)
         weights, source = None, None
-        ctor, preprocess_input = _app(args.application)
         if args.base == "calibrated":
             weights = calibrate(ctor, preprocess_input, args.size, parts["train"], work / "base.weights.h5", args.seed)
         elif args.base == "pretrained":

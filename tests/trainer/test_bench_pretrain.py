@@ -3,6 +3,8 @@ is made once per recipe, written atomically into the cache, and loads into the a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from trainer_support import REPO
@@ -44,13 +46,15 @@ def test_pretrained_base_is_made_once_per_recipe_and_loads_as_application_weight
     assert info["cached"] is False
     assert (info["source_train_images"], info["source_val_images"]) == (6, 3)
     assert info["recipe"]["source_classes"] == ["rose", "slate", "violet"]
-    assert sorted(p.name for p in cache_dir().iterdir()) == sorted([path.rsplit("/", 1)[-1],
-                                                                     path.rsplit("/", 1)[-1][:-11] + ".json"])
-    mtime = cache_dir().joinpath(path.rsplit("/", 1)[-1]).stat().st_mtime_ns
+    weights = Path(path)
+    info_name = weights.name.removesuffix(".weights.h5") + ".json"
+    assert weights.parent == cache_dir()  # nothing else left there: no temporary folder
+    assert sorted(p.name for p in cache_dir().iterdir()) == sorted([weights.name, info_name])
+    mtime = weights.stat().st_mtime_ns
 
     again, info2 = pretrained("ResNet50", ctor, preprocess, 32, (40, 30), **recipe)
     assert (again, info2["cached"], info2["seconds"]) == (path, True, info["seconds"])
-    assert cache_dir().joinpath(path.rsplit("/", 1)[-1]).stat().st_mtime_ns == mtime
+    assert weights.stat().st_mtime_ns == mtime
 
     base = ctor(weights=path, include_top=False, input_shape=(32, 32, 3))
     variance = base.get_layer("conv1_bn").moving_variance.numpy()
