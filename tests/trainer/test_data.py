@@ -40,6 +40,21 @@ def test_image_folder_splits_per_class_resizes_and_caches(image_folder, tmp_path
     assert "CacheDataset" in type(data.splits["train"]).__name__
 
 
+def test_every_pipeline_runs_untuned(image_folder, tmp_path):
+    """tf.data's autotuning is off in the splits and in everything built on them or on cached features
+    (releasing an autotuned iterator can wait up to a minute: data.untuned, bench/README.md)."""
+    import tensorflow as tf
+
+    from headstart.trainer import data as data_mod
+    from headstart.trainer import features
+
+    assert tf.data.Dataset.range(3).options().autotune.enabled is not False  # TensorFlow's default: on
+    data = load(image_folder, tmp_path, validation=0.25, test=0.25)
+    built = [*data.splits.values(), data_mod.batches(data.splits["train"], 4, shuffle_buffer=8, seed=1),
+             features.dataset(np.zeros((6, 5), "float32"), np.zeros((6,), "int32"), 4, shuffle_buffer=6)]
+    assert [ds.options().autotune.enabled for ds in built] == [False] * len(built)
+
+
 def test_corrupt_and_non_image_files_are_skipped_and_counted(image_folder, tmp_path):
     folder = tmp_path / "mixed"
     shutil.copytree(image_folder, folder)

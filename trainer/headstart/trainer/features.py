@@ -20,6 +20,8 @@ from typing import Any
 
 from headstart.api import StageSpec
 
+from .data import untuned
+
 
 def applies(stage: StageSpec, augment: Any | None) -> bool:
     return stage.trainable.frozen and augment is None
@@ -88,7 +90,7 @@ def dataset(features: Any, labels: Any, batch_size: int, *, shuffle_buffer: int 
     """Batches of cached features, shuffled exactly as data.batches shuffles the images."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((features, labels))
+    ds = untuned(tf.data.Dataset.from_tensor_slices((features, labels)))
     if shuffle_buffer > 0:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
