@@ -51,8 +51,8 @@ def untuned(ds: Any) -> Any:
     2.21 (bench/README.md): releasing an autotuned iterator while TensorFlow computes often waits for the
     autotuner's current sleep, whose period doubles from 10 ms up to 60 s, so a pass over the images that
     took 11 s ended after 20.47 s (the next boundary, 10 ms x (2^11 - 1)), and so can every epoch (Keras
-    makes an iterator per epoch). Untuned, AUTOTUNE map parallelism is the number of cores and prefetch
-    buffers grow on their own: decoding was as fast or faster here."""
+    makes an iterator per epoch). Untuned, AUTOTUNE map parallelism is the number of cores (at most 16)
+    and prefetch buffers grow on their own: decoding was as fast or faster here."""
     import tensorflow as tf
 
     options = tf.data.Options()
