@@ -327,7 +327,7 @@ def frozen_rounds(args: argparse.Namespace, parts: dict, folder: Path, work: Pat
                                "frozen_epochs": args.frozen_epochs, "rounds": args.repeat,
                                "floor_s": [round(e["floor"]["floor_s"], 2) for e in rounds],
                                "decode_s": [round(e["floor"]["decode_s"], 2) for e in rounds],
-                               "floor_warmup_s": [round(warm_floor([e["floor"]]) - e["floor"]["floor_s"], 2)
+                               "floor_warmup_s": [round(e["floor"]["trace_s"] + e["floor"]["first_call_s"], 2)
                                                   for e in rounds]}
     for mode in modes:
         ratios = [e[mode]["frozen_s"] / e["floor"]["floor_s"] for e in rounds]
