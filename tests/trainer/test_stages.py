@@ -10,6 +10,10 @@ from headstart.api import BaseModelSpec, HeadSpec, TrainBase
 
 @pytest.fixture
 def assembled(tiny_model_uri, tmp_path):
+    return assemble_tiny(tiny_model_uri, tmp_path)
+
+
+def assemble_tiny(tiny_model_uri, tmp_path):
     import keras
 
     from headstart.trainer.base import build_base
@@ -86,3 +90,43 @@ def test_stage_naming_missing_layers_is_an_error_before_training(assembled):
         check_stage(StageSpec(name="s", train_base="from:conv3", epochs=1, optimizer=opt), assembled.base)
     with pytest.raises(SpecError, match="top:99 but the base has 7 layers"):
         check_stage(StageSpec(name="s", train_base="top:99", epochs=1, optimizer=opt), assembled.base)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16"])
+def test_a_stage_traces_its_train_and_test_steps_once(tiny_model_uri, tmp_path, policy):
+    """Keras creates unbuilt optimizer and metric variables inside the first trace of a step, and a
+    tf.function that created variables is traced again: compile_for_stage and compile_model build them
+    first, so fit traces each step once and evaluate after a new compile once more."""
+    import keras
+
+    from headstart.api import StageSpec
+    from headstart.trainer.stages import compile_for_stage, compile_model, set_trainable
+
+    keras.mixed_precision.set_global_policy(policy)  # the conftest restores float32
+    assembled = assemble_tiny(tiny_model_uri, tmp_path)
+    model = assembled.model
+    stage = StageSpec(name="s", train_base="all", epochs=2, optimizer={"type": "Adam", "learningRate": 1e-3})
+    set_trainable(assembled.base, stage.trainable)
+    optimizer = compile_for_stage(model, stage, xla=False)
+    assert (type(model.optimizer).__name__ == "LossScaleOptimizer") == (policy == "mixed_float16")
+    variables = len(model.optimizer.variables)
+    traces: dict[str, int] = {"train_step": 0, "test_step": 0}
+    for step in traces:
+        original = getattr(model, step)
+
+        def counted(data, step=step, original=original):
+            traces[step] += 1  # runs only while tracing
+            return original(data)
+
+        setattr(model, step, counted)
+    x = np.random.default_rng(0).uniform(0, 255, (16, 32, 32, 3)).astype("float32")
+    y = np.arange(16) % 3
+    history = model.fit(x, y, validation_data=(x, y), epochs=2, batch_size=8, verbose=0)
+    assert traces == {"train_step": 1, "test_step": 1}
+    assert len(model.optimizer.variables) == variables  # built once, before fit
+    assert 0.0 <= history.history["accuracy"][0] <= 1.0
+    compile_model(model, optimizer, xla=False)  # as StageTrainer.evaluate compiles
+    values = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert traces == {"train_step": 1, "test_step": 2}
+    manual = float(np.mean(np.argmax(model.predict(x, verbose=0), axis=-1) == y))
+    assert values["accuracy"] == pytest.approx(manual)  # the metric's build left nothing in its state

@@ -251,7 +251,8 @@ class Checkpoints:
         if state.current is None or state.current.optimizer is None:
             return
         arrays = self._load_arrays(state.current.optimizer)
-        optimizer.build(variables)
+        if not optimizer.built:  # compile_for_stage builds it (a LossScaleOptimizer must not be built twice)
+            optimizer.build(variables)
         self._check(arrays, optimizer.variables, "optimizer variables")
         for var, value in zip(optimizer.variables, arrays):
             var.assign(value)
