@@ -1,12 +1,16 @@
-"""Benchmark: how fast the operator turns FineTuneJobs into training Jobs, and what it costs in memory.
+"""Benchmark: how fast the operator turns FineTuneJobs into training Jobs, how fast its progress endpoint
+answers the pods, and what it costs in memory.
 
-``python -m bench.operator [--jobs 200] [--gpus 1]``
+``python -m bench.operator [--jobs 200] [--gpus 1] [--progress-seconds 60] [--interval 5]``
 
 Starts the test control plane (tests/controlplane) and the operator as the tests run it (its own
 ServiceAccount token, deploy/ RBAC), creates N FineTuneJobs at once from 16 client threads, and measures
-from each create call's return to the ADDED event of its training Job on a watch opened before, and until
-every FineTuneJob's status names its Job (reconciled). Prints p50/p99, the total, the operator's peak RSS
-(VmHWM), then one JSON line. Not a test: it times the machine at hand.
+from each create call's start to the ADDED event of its training Job on a watch opened before, and until
+every FineTuneJob's status names its Job (reconciled). Then every job's pod (on fake nodes: no kubelet) posts
+a progress snapshot every ``--interval`` seconds for ``--progress-seconds``, as a trainer does, with a token
+the TokenRequest API binds to that pod (the audience of its job): the request latency (p50/p99), the answers,
+the status writes. Prints the figures, the operator's peak RSS (VmHWM) and CPU, the machine's load, then one
+JSON line. Not a test: it times the machine at hand.
 """
 
 from __future__ import annotations
@@ -32,9 +36,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=16, help="client threads creating them (default 16)")
     p.add_argument("--operator-verbose", action="store_true", help="the operator logs at debug level")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for all (default 300)")
+    p.add_argument("--progress-seconds", type=float, default=60.0,
+                   help="how long every pod posts progress (default 60; 0: skip that part)")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between a pod's snapshots (default 5)")
     args = p.parse_args(argv)
-    if args.jobs < 1 or args.threads < 1 or args.gpus < 0:
-        p.error("--jobs and --threads must be at least 1, --gpus at least 0")
+    if args.jobs < 1 or args.threads < 1 or args.gpus < 0 or args.progress_seconds < 0 or args.interval <= 0:
+        p.error("--jobs and --threads must be at least 1, --gpus and --progress-seconds at least 0, "
+                "--interval above 0")
     return args
 
 
@@ -58,19 +66,23 @@ def peak_rss_mb(pid: int) -> float:
 
 def api_write_rate(kubeconfig: Path, count: int) -> float:
     """Creates per second the API server takes from the operator's client (its pool of 32 connections, its
-    token): ``count`` ConfigMaps at once. The operator makes 5 creates per job, so 5 * jobs / rate is the
-    floor under the last job's create-to-Job time on this machine at this moment."""
+    token): ``count`` small objects at once (Events: the operator may create them). The operator makes one
+    create per job, so jobs / rate is the floor under the last job's create-to-Job time on this machine at
+    this moment."""
     import asyncio
 
     from headstart.operator.kube import Credentials, Kube, path
 
+    def event(i: int) -> dict:
+        return {"metadata": {"name": f"floor-{i}"}, "involvedObject": {"kind": "Namespace", "name": NAMESPACE},
+                "reason": "Bench", "message": "the API server's write rate", "type": "Normal"}
+
     async def run() -> float:
         os.environ["KUBECONFIG"] = str(kubeconfig)
         async with Kube(Credentials.load()) as kube:
-            await kube.get(path("ConfigMap", NAMESPACE, "kube-root-ca.crt"))  # connect first
+            await kube.post(path("Event", NAMESPACE), event(-1))  # connect first
             began = time.monotonic()
-            await asyncio.gather(*(kube.post(path("ConfigMap", NAMESPACE), {"metadata": {"name": f"floor-{i}"}})
-                                   for i in range(count)))
+            await asyncio.gather(*(kube.post(path("Event", NAMESPACE), event(i)) for i in range(count)))
             return count / (time.monotonic() - began)
 
     saved = os.environ.get("KUBECONFIG")
@@ -146,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         core = client.CoreV1Api(api)
         wait_for(lambda: core.read_namespaced_service_account("default", NAMESPACE), "default SA", 30)
         wait_for(lambda: core.read_namespaced_config_map("kube-root-ca.crt", NAMESPACE), "kube-root-ca.crt", 30)
-        rate = api_write_rate(operator.kubeconfig, 5 * args.jobs)
+        rate = api_write_rate(operator.kubeconfig, args.jobs)
         operator.start()
         try:
             batch, custom = client.BatchV1Api(api), client.CustomObjectsApi(api)
@@ -177,8 +189,15 @@ def main(argv: list[str] | None = None) -> int:
                 w.stop.set()
             latencies = [jobs_seen.seen[n] - created[n] for n in all_names]
             reconciled = max(ftjs_seen.seen.values()) - began
-            rss = peak_rss_mb(operator.proc.pid)
             cpu = cpu_seconds(operator.proc.pid) - cpu_before
+            progress = {}
+            if args.progress_seconds:
+                from bench.progress_load import run_load
+
+                print(f"{args.jobs} pods post progress every {args.interval:g} s for {args.progress_seconds:g} s ...",
+                      flush=True)
+                progress = run_load(api, operator, NAMESPACE, all_names, args.progress_seconds, args.interval)
+            rss = peak_rss_mb(operator.proc.pid)
             errors = operator.metric("headstart_operator_errors_total")
         finally:
             operator.stop()
@@ -187,15 +206,22 @@ def main(argv: list[str] | None = None) -> int:
               "p99_create_to_job_s": round(percentile(latencies, 99), 3),
               "max_create_to_job_s": round(max(latencies), 3), "create_calls_s": round(create_done, 2),
               "all_reconciled_s": round(reconciled, 2), "rss_mb": round(rss, 1), "operator_cpu_s": round(cpu, 2),
-              "api_creates_per_s": round(rate, 1), "floor_last_job_s": round(5 * args.jobs / rate, 2),
-              "operator_errors": errors}
-    print(f"the API server alone: {rate:.0f} creates/s from the operator's client, so {5 * args.jobs} creates "
-          f"(5 per job) take {5 * args.jobs / rate:.2f} s at best")
+              "api_creates_per_s": round(rate, 1), "floor_last_job_s": round(args.jobs / rate, 2),
+              "operator_errors": errors, "loadavg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
+              **progress}
+    print(f"the API server alone: {rate:.0f} creates/s from the operator's client, so {args.jobs} creates "
+          f"(1 per job) take {args.jobs / rate:.2f} s at best")
     print(f"{args.jobs} FineTuneJobs created in {create_done:.2f} s by {args.threads} threads")
     print(f"create -> training Job: p50 {result['p50_create_to_job_s']:.3f} s, p99 {result['p99_create_to_job_s']:.3f}"
           f" s, max {result['max_create_to_job_s']:.3f} s")
     print(f"all reconciled (status.trainingJob set) {reconciled:.2f} s after the first create")
-    print(f"operator peak RSS {rss:.1f} MB, CPU {cpu:.1f} s during the run")
+    print(f"operator CPU {cpu:.1f} s for the creates")
+    if progress:
+        print(f"progress: {progress['progress_requests']} requests, latency p50 {progress['progress_p50_ms']:.1f} ms, "
+              f"p99 {progress['progress_p99_ms']:.1f} ms, max {progress['progress_max_ms']:.1f} ms; answers "
+              f"{progress['progress_answers']}; {progress['progress_token_reviews']} TokenReviews; "
+              f"{progress['progress_status_writes']} status writes; operator CPU {progress['progress_cpu_s']:.1f} s")
+    print(f"operator peak RSS {rss:.1f} MB; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(f"operator log: {operator.log_path}")
     print(json.dumps(result))
     return 0

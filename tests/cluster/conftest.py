@@ -55,6 +55,24 @@ def operator(operator_rbac, kubeconfig, kubectl, tmp_path_factory):
         proc.stop()
 
 
+@pytest.fixture(scope="session")
+def reachable_operator(operator, node):
+    """The operator, with its progress endpoint reachable from pods on the real node (a relay into the node's
+    namespace at the URL the operator gives its pods): the relay, which a test may close and reopen."""
+    holder = {"relay": node.forward(operator.endpoint.port)}
+
+    class Reach:
+        def cut(self) -> None:
+            """Connections from the node to the endpoint are refused from now on (a partition)."""
+            holder["relay"].close()
+
+        def restore(self) -> None:
+            holder["relay"] = node.forward(operator.endpoint.port)
+
+    yield Reach()
+    holder["relay"].close()
+
+
 @pytest.fixture
 def jobs(operator, api_client, namespace) -> Jobs:
     """FineTuneJobs in this test's namespace, with the operator running."""

@@ -4,18 +4,25 @@ with the termination message, and FineTuneJob shortcuts.
 
 The operator runs exactly as in a pod: ``python -m headstart.operator`` with a kubeconfig whose only
 credential is a token of ``headstart-system/headstart-operator`` (deploy/rbac.yaml), so a permission that
-deploy/ lacks fails a test. The same class will run it beside a real node (kubelet) later.
+deploy/ lacks fails a test. Its progress endpoint serves a certificate made once per session
+(:class:`Endpoint`, with ``headstart.operator.certs``) on a port that stays the same across restarts;
+pods on the real node reach it through a relay into the node's namespace (``node.forward``), the test
+process directly on 127.0.0.1 (:func:`post_progress`, with a token the TokenRequest API binds to a pod).
 """
 
 from __future__ import annotations
 
 import base64
 import datetime
+import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
+import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +64,74 @@ def service_account_token(kubectl, namespace: str, name: str, hours: int = 2) ->
     return kubectl("create", "token", name, "-n", namespace, f"--duration={hours}h").stdout.strip()
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """The operator's progress endpoint in the tests: its port (fixed for the session), certificate files,
+    and the URL training pods are given (the real node's address, relayed to the port by node.forward)."""
+
+    port: int
+    tls: Path
+    pod_url: str
+
+    @classmethod
+    def make(cls, workdir: Path) -> Endpoint:
+        from controlplane.nodeconfig import NODE_IP
+
+        from headstart.operator import certs
+
+        port = free_port()
+        certs.write_files(certs.make_bundle(["127.0.0.1", NODE_IP]), workdir / "tls")
+        return cls(port, workdir / "tls", f"https://{NODE_IP}:{port}")
+
+    def args(self) -> list[str]:
+        return [f"--progress-port={self.port}", f"--progress-url={self.pod_url}",
+                f"--tls-cert-file={self.tls / 'tls.crt'}", f"--tls-key-file={self.tls / 'tls.key'}",
+                f"--tls-ca-file={self.tls / 'ca.crt'}"]
+
+    @property
+    def ca(self) -> str:
+        return (self.tls / "ca.crt").read_text()
+
+
+def pod_token(api: client.ApiClient, namespace: str, audience: str, pod: client.V1Pod | None = None,
+              service_account: str = "default") -> str:
+    """A token of ``service_account`` for ``audience`` from the TokenRequest API, bound to ``pod`` when
+    given: what the kubelet projects into a training pod (its identity carries the pod's name and uid)."""
+    spec: dict[str, Any] = {"audiences": [audience], "expirationSeconds": 600}
+    if pod is not None:
+        spec["boundObjectRef"] = {"kind": "Pod", "apiVersion": "v1", "name": pod.metadata.name,
+                                  "uid": pod.metadata.uid}
+    made = client.CoreV1Api(api).create_namespaced_service_account_token(
+        service_account, namespace, {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec})
+    return made.status.token
+
+
+def post_progress(endpoint: Endpoint, namespace: str, name: str, token: str | None,
+                  snapshot: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """POST a snapshot to the operator's endpoint as a pod would; (HTTP status, JSON answer)."""
+    from headstart.api.progress import endpoint_path
+
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(f"https://127.0.0.1:{endpoint.port}{endpoint_path(namespace, name)}",
+                                     data=json.dumps(snapshot).encode(), method="POST", headers=headers)
+    context = ssl.create_default_context(cadata=endpoint.ca)
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
 class OperatorProcess:
     """``python -m headstart.operator --all-namespaces`` (or ``scope``) as a child process, logging to a file."""
 
     def __init__(self, kubeconfig: Path, workdir: Path, extra_args: tuple[str, ...] = (),
-                 scope: tuple[str, ...] = ("--all-namespaces",)):
+                 scope: tuple[str, ...] = ("--all-namespaces",), endpoint: Endpoint | None = None):
         self.kubeconfig, self.workdir, self.extra_args, self.scope = kubeconfig, workdir, extra_args, scope
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.endpoint = endpoint or Endpoint.make(workdir)
         self.log_path = workdir / "operator.log"
         self.proc: subprocess.Popen | None = None
         self.liveness_port = self.metrics_port = 0
@@ -73,7 +142,7 @@ class OperatorProcess:
         argv = [sys.executable, "-m", "headstart.operator", *self.scope,
                 f"--liveness-port={self.liveness_port}", f"--metrics-port={self.metrics_port}",
                 "--bind-address=127.0.0.1", f"--trainer-image={TRAINER_IMAGE}", "--image-pull-policy=IfNotPresent",
-                *self.extra_args]
+                *self.endpoint.args(), *self.extra_args]
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
         env.pop("KUBERNETES_SERVICE_HOST", None)  # never mistake the test machine for a pod
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,8 @@ def test_apply_k_deploy_is_accepted_by_the_api_server(operator_rbac, kubectl):
     for line in ("namespace/headstart-system", "customresourcedefinition.apiextensions.k8s.io/finetunejobs",
                  "serviceaccount/headstart-operator", "clusterrole.rbac.authorization.k8s.io/headstart-operator",
                  "clusterrolebinding.rbac.authorization.k8s.io/headstart-operator",
-                 "deployment.apps/headstart-operator"):
+                 "deployment.apps/headstart-operator", "service/headstart-operator", "job.batch/headstart-certgen",
+                 "role.rbac.authorization.k8s.io/headstart-certgen"):
         assert line in done.stdout, done.stdout
     assert "Warning" not in done.stderr, done.stderr  # no Pod Security warning for the operator's pod
 
@@ -32,14 +33,17 @@ def test_apply_k_deploy_is_accepted_by_the_api_server(operator_rbac, kubectl):
     ("delete", "", "pods", "", False),
     ("get", "", "secrets", "", False),
     ("list", "", "secrets", "", False),
-    ("create", "", "configmaps", "", True),
-    ("get", "", "configmaps", "", True),
-    ("update", "", "configmaps", "", False),
-    ("delete", "", "configmaps", "", False),
-    ("create", "rbac.authorization.k8s.io", "roles", "", True),
+    ("create", "", "configmaps", "", False),
+    ("get", "", "configmaps", "", False),
+    ("create", "", "serviceaccounts", "", False),
+    ("create", "", "serviceaccounts", "token", False),
+    ("create", "rbac.authorization.k8s.io", "roles", "", False),
+    ("create", "rbac.authorization.k8s.io", "rolebindings", "", False),
     ("create", "rbac.authorization.k8s.io", "clusterroles", "", False),
     ("escalate", "rbac.authorization.k8s.io", "roles", "", False),
     ("create", "", "pods", "", False),
+    ("create", "authentication.k8s.io", "tokenreviews", "", True),
+    ("update", "headstart.dev", "finetunejobs", "finalizers", True),
 ])
 def test_the_operators_permissions(operator_rbac, api_client, verb, group, resource, sub, allowed):
     review = client.AuthorizationV1Api(api_client).create_subject_access_review({"spec": {

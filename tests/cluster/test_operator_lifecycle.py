@@ -9,7 +9,7 @@ from kubernetes import client
 from operator_support import TRAINER_IMAGE, finish_pod, job_manifest
 
 from headstart.api import names
-from headstart.trainer import errors
+from headstart.api.exitcodes import PERMANENT_EXIT_CODES, ExitCode
 
 
 def restricted(api_client, namespace: str) -> None:
@@ -36,21 +36,26 @@ def test_create_gives_an_owned_job_with_the_expected_pod(jobs, api_client, names
     env = {e.name: e for e in c.env}
     assert env["HEADSTART_FINETUNEJOB_NAME"].value == "flowers"
     assert env["HEADSTART_PVC_ROOT"].value == names.PVC_ROOT
+    assert env[names.ENV_PROGRESS_URL].value.endswith(f"/v1/namespaces/{namespace}/finetunejobs/flowers/progress")
     claims = {v.persistent_volume_claim.claim_name for v in pod_spec.volumes if v.persistent_volume_claim}
     assert claims == {"data", "models"}
     assert c.security_context.allow_privilege_escalation is False
-    assert pod_spec.service_account_name == "flowers-trainer"
-    assert job.spec.pod_failure_policy.rules[0].on_exit_codes.values == list(errors.PERMANENT_EXIT_CODES)
-    # every child owned by the FineTuneJob
+    assert pod_spec.automount_service_account_token is False
+    assert job.spec.pod_failure_policy.rules[0].on_exit_codes.values == list(PERMANENT_EXIT_CODES)
+    # The Job is the only object the operator creates: one write before training starts.
     core, rbac = client.CoreV1Api(api_client), client.RbacAuthorizationV1Api(api_client)
-    for child in (core.read_namespaced_config_map("flowers-spec", namespace),
-                  core.read_namespaced_service_account("flowers-trainer", namespace),
-                  rbac.read_namespaced_role("flowers-trainer", namespace),
-                  rbac.read_namespaced_role_binding("flowers-trainer", namespace)):
-        assert [o.uid for o in child.metadata.owner_references] == [uid]
+    assert [cm.metadata.name for cm in core.list_namespaced_config_map(namespace).items] == ["kube-root-ca.crt"]
+    assert [sa.metadata.name for sa in core.list_namespaced_service_account(namespace).items] == ["default"]
+    assert not rbac.list_namespaced_role(namespace).items and not rbac.list_namespaced_role_binding(namespace).items
+    # What the Job controller made of it: the pod mounts no API credential, only the job's progress token.
+    pod = jobs.live_pod("flowers")
+    assert pod.spec.automount_service_account_token is False and pod.spec.service_account_name == "default"
+    mounts = {m.mount_path for m in pod.spec.containers[0].volume_mounts}
+    assert "/var/run/secrets/kubernetes.io/serviceaccount" not in mounts and names.PROGRESS_TOKEN_DIR in mounts
+    token = next(v for v in pod.spec.volumes if v.name == "progress-token").projected.sources[0]
+    assert token.service_account_token.audience == f"headstart.dev/{namespace}/flowers"
     # The pod passed Pod Security "restricted" (else the Job controller could not create it); it waits for its
     # claims, which do not exist here, and the status says so.
-    jobs.live_pod("flowers")
     status = jobs.wait_phase("flowers", "Pending", "MissingVolume")
     assert 'persistentvolumeclaim "' in status["message"]
     assert status["trainingJob"] == "flowers" and status["observedGeneration"] == created["metadata"]["generation"]
@@ -84,7 +89,7 @@ def test_a_permanent_exit_code_fails_at_once_without_retry(jobs, api_client, kub
     pod = jobs.live_pod("nodata")
     kubelet.wait_scheduled(namespace, pod.metadata.name)
     message = json.dumps({"error": "dataset.imageFolder: no folder at /mnt/headstart/pvc/data/photos"})
-    finish_pod(api_client, namespace, pod.metadata.name, errors.EXIT_DATASET, message)
+    finish_pod(api_client, namespace, pod.metadata.name, ExitCode.DATASET, message)
     failed = jobs.wait_phase("nodata", "Failed", "BadDataset", timeout=60)
     assert "no folder at" in failed["message"] and "not retried" in failed["message"]
     assert len(jobs.pods("nodata")) == 1  # podFailurePolicy: no second pod

@@ -27,13 +27,10 @@ def test_sigkill_while_creating_20_jobs_leaves_no_duplicates(operator, jobs, api
     for name in names_:
         jobs.wait_status(name, "created and reported", lambda s: s.get("trainingJob") and s.get("phase") == "Pending",
                          timeout=90)
-    core, rbac = client.CoreV1Api(api_client), client.RbacAuthorizationV1Api(api_client)
+    core = client.CoreV1Api(api_client)
     selector = f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
-    for listing, suffix in ((batch.list_namespaced_job, ""), (core.list_namespaced_config_map, "-spec"),
-                            (core.list_namespaced_service_account, "-trainer"),
-                            (rbac.list_namespaced_role, "-trainer"), (rbac.list_namespaced_role_binding, "-trainer")):
-        found = sorted(o.metadata.name for o in listing(namespace, label_selector=selector).items)
-        assert found == [n + suffix for n in names_], listing.__name__
+    found = sorted(o.metadata.name for o in batch.list_namespaced_job(namespace, label_selector=selector).items)
+    assert found == names_
     pods = core.list_namespaced_pod(namespace, label_selector=selector).items
     per_job = sorted(p.metadata.labels[names.LABEL_FINETUNEJOB] for p in pods)
     assert per_job == names_  # one pod each: no Job was created twice
@@ -47,13 +44,11 @@ def test_delete_removes_every_child(jobs, api_client, kubelet, namespace):
     jobs.wait_phase("gone", "Pending", "ContainerCreating")
     jobs.delete("gone")
     core, batch = client.CoreV1Api(api_client), client.BatchV1Api(api_client)
-    rbac = client.RbacAuthorizationV1Api(api_client)
     selector = names.selector_for("gone")
 
     def children() -> list[str]:
         reap_pods(api_client, namespace)  # what the kubelet does for a deleted pod
-        lists = (batch.list_namespaced_job, core.list_namespaced_config_map, core.list_namespaced_service_account,
-                 rbac.list_namespaced_role, rbac.list_namespaced_role_binding, core.list_namespaced_pod)
+        lists = (batch.list_namespaced_job, core.list_namespaced_pod)
         return [o.metadata.name for listing in lists for o in listing(namespace, label_selector=selector).items]
 
     wait_for(lambda: not children(), "every child garbage-collected", 60)
@@ -99,24 +94,23 @@ def test_recreated_at_once_under_the_same_name_gets_its_own_children(jobs, api_c
     second = jobs.create(job_manifest("again", stages=[{"name": "head", "epochs": 3, "optimizer": {
         "type": "Adam", "learningRate": 0.001}}]))  # before the garbage collector removed the first's children
     assert second["metadata"]["uid"] != first["metadata"]["uid"]
-    batch, core = client.BatchV1Api(api_client), client.CoreV1Api(api_client)
+    batch = client.BatchV1Api(api_client)
 
-    def owned_by_second() -> bool:
+    def owned_by_second() -> client.V1Job | None:
         job = batch.read_namespaced_job("again", namespace)
-        cm = core.read_namespaced_config_map("again-spec", namespace)
-        return all(o.metadata.owner_references[0].uid == second["metadata"]["uid"] for o in (job, cm))
+        return job if job.metadata.owner_references[0].uid == second["metadata"]["uid"] else None
 
-    wait_for(owned_by_second, "the second FineTuneJob's own Job and ConfigMap", 90)
+    job = wait_for(owned_by_second, "the second FineTuneJob's own Job", 90)
     status = jobs.wait_status("again", "reported", lambda s: s.get("trainingJob"), 60)
     assert status["observedGeneration"] == second["metadata"]["generation"]
-    rendered = yaml.safe_load(core.read_namespaced_config_map("again-spec", namespace).data["job.yaml"])
+    rendered = yaml.safe_load(job.spec.template.metadata.annotations[names.ANNOTATION_SPEC])
     assert rendered["spec"]["stages"][0]["epochs"] == 3  # the second spec, not the first's leftover
 
 
 def test_a_namespaced_operator_serves_only_its_namespaces(operator, api_client, new_namespace, tmp_path):
     mine, other = new_namespace(), new_namespace()
     operator.stop()  # one operator at a time
-    scoped = OperatorProcess(operator.kubeconfig, tmp_path, scope=("--namespace", mine))
+    scoped = OperatorProcess(operator.kubeconfig, tmp_path, scope=("--namespace", mine), endpoint=operator.endpoint)
     try:
         scoped.start()
         served, ignored = Jobs(api_client, mine), Jobs(api_client, other)

@@ -1,10 +1,17 @@
 """Faults, for real, on the real node: a training pod killed mid-stage is replaced and the job finishes with
-exactly its epochs (resumed from the checkpoint on the volume); bad input fails at once without a retry; a
-deadline and a memory limit that is too small are reported as such."""
+exactly its epochs (resumed from the checkpoint on the volume); a pod that cannot reach the operator still
+trains to Succeeded (its model from the termination message), and holds no credential the API server takes;
+bad input fails at once without a retry; a deadline and a memory limit that is too small are reported as such.
+
+The kill is decided on what the trainer says (its log line for epoch 2 of the long stage, read as `headstart
+logs -f` reads it), not on a status that arrives every few seconds, and the stage is long enough by
+construction (12 epochs) that the pod is gone before it can end."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import threading
 
 import pytest
@@ -16,10 +23,24 @@ from headstart.sdk import Client, JobFailed
 
 pytestmark = pytest.mark.timeout(1200)
 
+TUNE_EPOCHS = 12
 STAGES = [
     {"name": "head", "trainBase": "none", "epochs": 1, "optimizer": {"type": "Adam", "learningRate": 0.01}},
-    {"name": "tune", "trainBase": "all", "epochs": 6, "optimizer": {"type": "Adam", "learningRate": 0.001}},
+    {"name": "tune", "trainBase": "all", "epochs": TUNE_EPOCHS, "optimizer": {"type": "Adam", "learningRate": 0.001}},
 ]
+IN_POD_CHECK = """
+import json, os, ssl, urllib.error, urllib.request
+token = open(os.environ["HEADSTART_PROGRESS_TOKEN"]).read()
+url = "https://%s:%s/api/v1/namespaces/%s/pods" % (os.environ["KUBERNETES_SERVICE_HOST"],
+                                                  os.environ["KUBERNETES_SERVICE_PORT"], os.environ["NS"])
+request = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
+try:
+    code = urllib.request.urlopen(request, context=ssl._create_unverified_context(), timeout=10).status
+except urllib.error.HTTPError as exc:
+    code = exc.code
+print(json.dumps({"serviceaccount": os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount"),
+                  "api_with_progress_token": code}))
+"""
 
 
 @pytest.fixture
@@ -45,52 +66,81 @@ def job(name: str, image: str, **spec) -> dict:
     return on_real_node(doc, image, **spec)
 
 
-def test_a_pod_killed_mid_stage_is_replaced_and_the_job_resumes(operator, workspace, api_client, kubeconfig,
-                                                                namespace):
+def follow_in_background(sdk: Client, name: str) -> tuple[list[str], list[BaseException], threading.Thread]:
+    """`headstart logs -f` from the start: it waits for the pod and follows across restarts to the end."""
+    followed: list[str] = []
+    errors: list[BaseException] = []
+
+    def follow() -> None:
+        try:
+            for line in sdk.logs(name, follow=True, timeout=900):
+                followed.append(line)
+        except BaseException as exc:  # reported by the test's assertions
+            errors.append(exc)
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    return followed, errors, follower
+
+
+def test_a_pod_killed_mid_stage_is_replaced_and_the_job_resumes(reachable_operator, workspace, api_client,
+                                                                kubeconfig, namespace):
     folder, image = workspace
     sdk = Client(namespace=namespace, kubeconfig=kubeconfig)
     sdk.submit(job("killed", image))
     core = client.CoreV1Api(api_client)
-    followed: list[str] = []
-    follow_errors: list[BaseException] = []
-
-    def follow() -> None:
-        try:
-            followed.extend(sdk.logs("killed", follow=True, timeout=900))
-        except BaseException as exc:  # reported by the assertion below
-            follow_errors.append(exc)
-
-    follower = threading.Thread(target=follow, daemon=True)
-    follower.start()  # `headstart logs -f` from the start: it waits for the pod and follows across the restart
-
-    def mid_stage():
-        status = sdk.get("killed").status
-        return status if status and status.stage == "tune" and (status.epoch or 0) >= 2 else None
-
-    status = wait_for(mid_stage, "epoch 2 of stage tune", 600)
-    assert status.epoch < 6
+    followed, follow_errors, follower = follow_in_background(sdk, "killed")
+    wait_for(lambda: any(line.startswith("stage 2 tune epoch 2/") for line in followed) or follow_errors,
+             "the trainer's log line for epoch 2 of stage tune", 600)
+    assert not follow_errors, f"following the logs failed: {follow_errors[0]!r}"
     first = sdk.backend.pods("killed")[-1].metadata.name
     core.delete_namespaced_pod(first, namespace, grace_period_seconds=0)  # as a node failure or preemption would
     done = sdk.wait("killed", timeout=900)
     pods = [p.metadata.name for p in sdk.backend.pods("killed")]
     assert first not in pods and len(pods) == 1  # replaced by the Job controller
     history = json.loads((folder / "models" / "killed" / "metrics.json").read_text())["stages"]
-    assert [s["epochs_completed"] for s in history] == [1, 6]
-    assert [e["epoch"] for e in history[1]["epochs_history"]] == [1, 2, 3, 4, 5, 6]  # each epoch exactly once
-    assert [s.epochs_completed for s in done.status.stages] == [1, 6]
+    assert [s["epochs_completed"] for s in history] == [1, TUNE_EPOCHS]
+    assert [e["epoch"] for e in history[1]["epochs_history"]] == list(range(1, TUNE_EPOCHS + 1))  # each once
+    assert [s.epochs_completed for s in done.status.stages] == [1, TUNE_EPOCHS]  # from the pods' snapshots
     log = "\n".join(sdk.logs("killed"))
-    assert "resuming stage 2 after epoch" in log
+    resumed = re.search(r"resuming stage 2 after epoch (\d+)", log)
+    assert resumed and 2 <= int(resumed.group(1)) < TUNE_EPOCHS, log[-2000:]  # killed mid-stage, by construction
     follower.join(timeout=120)
     assert not follower.is_alive(), "following the logs did not end with the job"
     assert not follow_errors, f"following the logs failed: {follow_errors[0]!r}"
     restart = followed.index(f"--- pod {pods[0]} ---")
-    assert any(line.startswith("stage 2 tune epoch 2/6") for line in followed[:restart])
+    assert any(line.startswith("stage 2 tune epoch 2/") for line in followed[:restart])
     assert any(line.startswith("resuming stage 2 after epoch") for line in followed[restart:])
     assert any(line.startswith("done:") for line in followed[restart:])
 
 
-def test_bad_input_fails_at_once_without_retries(operator, workspace, kubeconfig, namespace):
-    _, image = workspace
+def test_a_pod_that_cannot_reach_the_operator_trains_to_the_end_without_any_api_credential(
+        reachable_operator, workspace, api_client, kubectl, kubeconfig, namespace):
+    folder, image = workspace
+    sdk = Client(namespace=namespace, kubeconfig=kubeconfig)
+    reachable_operator.cut()  # from the node, the operator's endpoint refuses every connection from now on
+    try:
+        sdk.submit(job("alone", image))
+        followed, _, _ = follow_in_background(sdk, "alone")
+        wait_for(lambda: any(line.startswith("stage 1 head") for line in followed), "the trainer training", 600)
+        pod = sdk.backend.pods("alone")[-1].metadata.name
+        inside = kubectl("exec", "-n", namespace, pod, "-c", "trainer", "--", "env", f"NS={namespace}",
+                         "python", "-c", IN_POD_CHECK).stdout
+        assert json.loads(inside.strip().splitlines()[-1]) == {"serviceaccount": False, "api_with_progress_token": 401}
+        done = sdk.wait("alone", timeout=900)
+    finally:
+        reachable_operator.restore()
+    assert done.status.model.uri == "pvc://work/models/alone"  # from the termination message
+    assert done.status.model.sha256 == hashlib.sha256((folder / "models" / "alone" / "manifest.json").read_bytes()
+                                                      ).hexdigest()
+    assert not done.status.stages  # no snapshot reached the operator
+    log = "\n".join(sdk.logs("alone"))
+    assert "cannot report progress to the operator" in log and "training goes on" in log
+
+
+def test_bad_input_fails_at_once_without_retries_and_reads_as_it_does_locally(reachable_operator, workspace,
+                                                                              kubeconfig, namespace, tmp_path):
+    folder, image = workspace
     sdk = Client(namespace=namespace, kubeconfig=kubeconfig)
     doc = job("nodata", image, runPolicy={"backoffLimit": 3})
     doc["spec"]["dataset"]["imageFolder"]["uri"] = "pvc://work/data/missing"
@@ -100,17 +150,36 @@ def test_bad_input_fails_at_once_without_retries(operator, workspace, kubeconfig
     assert failed.value.reason == "BadDataset" and "no folder at" in failed.value.detail
     assert len(sdk.backend.pods("nodata")) == 1  # podFailurePolicy: no retry of a permanent failure
 
+    # The same job and the same failure through the local backend: the same words, the same conditions.
+    local = Client(backend="local", local_root=tmp_path / "runs")
+    here = json.loads(json.dumps(doc))
+    here["spec"]["baseModel"]["uri"] = str(folder / "base.keras")
+    here["spec"]["dataset"]["imageFolder"]["uri"] = str(tmp_path / "missing")
+    local.submit(here)
+    with pytest.raises(JobFailed) as failed_here:
+        local.wait("nodata", timeout=600)
+    there, mine = sdk.get("nodata").status, local.get("nodata").status
+    assert (mine.phase, mine.reason) == (there.phase, there.reason) == ("Failed", "BadDataset")
+    assert [(c.type, c.status, c.reason) for c in mine.conditions] == \
+        [(c.type, c.status, c.reason) for c in there.conditions]
+    assert mine.message.split(":")[0] == there.message.split(":")[0] == \
+        "the dataset cannot be read (exit code 11, not retried)"
+    assert failed_here.value.reason == failed.value.reason
+    assert [e.reason for e in local.events("nodata") if e.type == "Warning"] == ["BadDataset"]
+    assert "BadDataset" in [e.reason for e in sdk.events("nodata") if e.type == "Warning"]
 
-def test_a_deadline_is_reported_as_exceeded(operator, workspace, kubeconfig, namespace):
+
+def test_a_deadline_is_reported_as_exceeded(reachable_operator, workspace, kubeconfig, namespace):
     _, image = workspace
     sdk = Client(namespace=namespace, kubeconfig=kubeconfig)
-    sdk.submit(job("late", image, runPolicy={"activeDeadlineSeconds": 10}))
+    long = [{**STAGES[0]}, {**STAGES[1], "epochs": 10000}]  # cannot end before its 10 s, however fast the machine
+    sdk.submit(job("late", image, stages=long, runPolicy={"activeDeadlineSeconds": 10}))
     with pytest.raises(JobFailed) as failed:
         sdk.wait("late", timeout=300)
     assert failed.value.reason == "DeadlineExceeded"
 
 
-def test_a_memory_limit_too_small_is_reported_as_oom(operator, workspace, kubeconfig, namespace):
+def test_a_memory_limit_too_small_is_reported_as_oom(reachable_operator, workspace, kubeconfig, namespace):
     _, image = workspace
     sdk = Client(namespace=namespace, kubeconfig=kubeconfig)
     sdk.submit(job("tight", image, resources={"gpus": 0, "memory": "200Mi"}, runPolicy={"backoffLimit": 0}))

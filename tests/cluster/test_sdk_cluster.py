@@ -13,9 +13,9 @@ from controlplane.waiting import wait_for
 from operator_support import finish_pod, job_manifest, service_account_token, token_kubeconfig
 from typer.testing import CliRunner
 
+from headstart.api.exitcodes import ExitCode
 from headstart.sdk import Client, JobFailed, NotFound, Timeout
 from headstart.sdk.cli import app
-from headstart.trainer import errors
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_a_failed_job_raises_with_its_reason_and_why_explains_it(operator, api_c
     name = client.submit(job_manifest("broken"))
     pod = wait_for(lambda: client.backend.pods(name), "a training pod", 60)[0]
     kubelet.wait_scheduled(namespace, pod.metadata.name)
-    finish_pod(api_client, namespace, pod.metadata.name, errors.EXIT_DATASET,
+    finish_pod(api_client, namespace, pod.metadata.name, int(ExitCode.DATASET),
                message=json.dumps({"error": "dataset.imageFolder: no folder at s3://data/photos"}))
     with pytest.raises(JobFailed) as failed:
         client.wait(name, timeout=60)

@@ -23,16 +23,21 @@ from . import images
 from .binaries import BinariesMissing
 from .cluster import ControlPlane
 from .node import Node
+from .nodeconfig import NODE_IP
 from .processes import ComponentError, die_with_parent
 
 _stop = threading.Event()
-DEPLOY = Path("deploy")
+DEPLOY = Path("tests/controlplane/deploy")  # deploy/, with the Service at a fixed address (no cluster DNS here)
 QUICKSTART = Path("examples/quickstart/cluster")
 QUICKSTART_DATA = "/var/tmp/headstart-quickstart"  # the hostPath of examples/quickstart/cluster/storage.yaml
+#: Without the in-cluster operator, the node's https://NODE_IP:8443 is relayed to this host's 127.0.0.1:8443,
+#: where an operator started by hand (README, "Run the operator against make cluster") serves progress.
+LOCAL_PROGRESS_PORT = 8443
 
 
 def _deploy_operator(plane: ControlPlane, timeout: float = 180.0) -> None:
-    """Install the operator from deploy/ (its images are imported and tagged as deploy/ names them)."""
+    """Install the operator from deploy/ (its images are imported and tagged as deploy/ names them); the
+    certgen Job makes the progress endpoint's Secret first, and the operator's pod waits for it."""
     kubectl = [str(plane.bins["kubectl"]), f"--kubeconfig={plane.kubeconfig}"]
     steps = [
         [*kubectl, "apply", "-k", str(DEPLOY)],
@@ -102,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             if "operator" in wanted:
                 print("operator: kubectl apply -k deploy/ ...", flush=True)
                 _deploy_operator(plane)
+            else:  # an operator run here, on the host, serves its progress endpoint to the node's pods
+                node.forward(LOCAL_PROGRESS_PORT)
     except (ComponentError, BinariesMissing, images.ImageBuildFailed) as exc:
         print(f"cluster failed to start:\n{exc}", file=sys.stderr)
         if node is not None:
@@ -134,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  export PATH={plane.bin_dir}:$PATH   # kubectl {plane.bin_dir / 'kubectl'}\n"
             + ("  kubectl -n headstart-system get deploy headstart-operator   # running, from deploy/\n"
                if "operator" in wanted and node is not None else "  kubectl apply -f deploy/crds/\n")
+            + (f"  pods reach an operator run here at https://{NODE_IP}:{LOCAL_PROGRESS_PORT} (relayed to "
+               f"127.0.0.1:{LOCAL_PROGRESS_PORT})\n" if "operator" not in wanted and node is not None else "")
             + ("\n  the quickstart, trained in this cluster (examples/quickstart/README.md):\n"
                f"  {sys.executable} -m headstart.quickstart --prepare-only --workdir {QUICKSTART_DATA} --owner 1000\n"
                f"  kubectl apply -f {QUICKSTART}/ && kubectl get ftj -w\n" if QUICKSTART.is_dir() else "")

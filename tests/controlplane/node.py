@@ -56,6 +56,7 @@ class Node:
         self.namespaces: Namespaces | None = None
         self.components: list[Component] = []
         self._forwarder: Forwarder | None = None
+        self._extra_relays: list[Forwarder] = []
         self._route = None
         self.start_seconds = 0.0
         self.stop_seconds = 0.0
@@ -99,6 +100,18 @@ class Node:
                         "images", "list", "-q")
         return done.stdout.split()
 
+    def forward(self, port: int, target_port: int | None = None) -> Forwarder:
+        """A relay from the node's address (inside its namespace) to the host's 127.0.0.1: pods reach a
+        server of the test process (an operator's endpoint, say) at ``https://NODE_IP:port``. Closed with
+        the node, or earlier by ``close()`` (then connections are refused, as a partition would)."""
+        assert self.namespaces is not None, "the node is not started"
+        listener = socket_in(self.namespaces.netns_fd)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((nodeconfig.NODE_IP, port))
+        relay = Forwarder(listener, ("127.0.0.1", target_port or port))
+        self._extra_relays.append(relay)
+        return relay
+
     def firewall_counters(self) -> dict[str, int]:
         """Packets refused so far, by rule comment (nodeconfig.REFUSED_TCP, REFUSED_OTHER)."""
         import json
@@ -130,6 +143,9 @@ class Node:
         if self._forwarder is not None:
             self._forwarder.close()
             self._forwarder = None
+        for relay in self._extra_relays:
+            relay.close()
+        self._extra_relays.clear()
         # Shims and containers outlive containerd: they go with the cgroup tree, by pid.
         self.cgroup.destroy()
         if self.namespaces is not None:

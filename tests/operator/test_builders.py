@@ -1,4 +1,4 @@
-"""The pure builders: a FineTuneJob in, its children's manifests out."""
+"""The pure builders: a FineTuneJob in, the manifest of its one child, the training Job, out."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from headstart.api import names
+from headstart.api.exitcodes import PERMANENT_EXIT_CODES
 from headstart.api.job import FineTuneJob
 from headstart.operator import builders
 from headstart.operator.config import TrainerConfig
-from headstart.trainer.errors import PERMANENT_EXIT_CODES
 
 REPO = Path(__file__).resolve().parents[2]
 UID = "11111111-2222-3333-4444-555555555555"
@@ -29,8 +29,12 @@ def parsed(body: dict) -> FineTuneJob:
     return FineTuneJob.model_validate({k: v for k, v in body.items() if k != "status"})
 
 
+CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+PROGRESS = TrainerConfig(image="trainer:1", progress_url="https://op.example:8443/", progress_ca=CA)
+
+
 def job_for(body: dict, config: TrainerConfig | None = None, from_jobs: dict | None = None) -> dict:
-    return builders.build_job(body, parsed(body), config or TrainerConfig(image="trainer:1"), from_jobs)
+    return builders.build_job(body, parsed(body), config or PROGRESS, from_jobs)
 
 
 def container(job: dict) -> dict:
@@ -56,7 +60,6 @@ def test_job_runs_the_trainer_with_an_explicit_command_gpu_and_owner():
     assert env[names.ENV_PVC_ROOT]["value"] == names.PVC_ROOT
     pod = job["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
-    assert pod["serviceAccountName"] == "flowers-xception-trainer"
     assert job["spec"]["backoffLimit"] == 2 and job["spec"]["suspend"] is False
     assert "activeDeadlineSeconds" not in job["spec"] and "ttlSecondsAfterFinished" not in job["spec"]
     assert job["spec"]["template"]["metadata"]["labels"][names.LABEL_FINETUNEJOB] == "flowers-xception"
@@ -136,25 +139,41 @@ def test_pod_failure_policy_fails_at_once_on_permanent_exit_codes_only():
     assert {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]} in rules
 
 
-def test_config_map_holds_the_users_spec_as_written():
+def test_the_spec_travels_inside_the_job_as_an_annotation_the_downward_api_mounts():
     body = body_of()
-    cm = builders.build_config_map(body)
-    assert cm["metadata"]["name"] == "flowers-xception-spec"
-    rendered = yaml.safe_load(cm["data"][names.CONFIGMAP_KEY])
-    assert rendered["spec"] == body["spec"]  # no defaults written in
+    job = job_for(body)
+    template = job["spec"]["template"]
+    rendered = yaml.safe_load(template["metadata"]["annotations"][names.ANNOTATION_SPEC])
+    assert rendered["spec"] == body["spec"]  # the user's spec as written: no defaults written in
+    assert rendered["apiVersion"] == "headstart.dev/v1alpha1"
+    assert rendered["metadata"] == {"name": "flowers-xception", "namespace": "team-a"}
     assert FineTuneJob.model_validate(rendered).name == "flowers-xception"
+    volume = next(v for v in template["spec"]["volumes"] if v["name"] == "job")
+    assert volume == {"name": "job", "downwardAPI": {"items": [{
+        "path": names.JOB_FILE_NAME, "fieldRef": {"fieldPath": "metadata.annotations['headstart.dev/spec']"}}]}}
+    assert names.JOB_FILE == f"{names.JOB_MOUNT_DIR}/{names.JOB_FILE_NAME}"
 
 
-def test_role_allows_only_get_and_patch_of_its_own_status():
-    body = body_of()
-    role = builders.build_role(body)
-    assert role["rules"] == [{"apiGroups": ["headstart.dev"], "resources": ["finetunejobs/status"],
-                              "resourceNames": ["flowers-xception"], "verbs": ["get", "patch"]}]
-    binding = builders.build_role_binding(body)
-    assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "flowers-xception-trainer",
-                                    "namespace": "team-a"}]
-    assert builders.build_service_account(body)["metadata"]["name"] == "flowers-xception-trainer"
+def test_the_pod_holds_no_api_credential_only_a_token_for_its_jobs_progress():
+    job = job_for(body_of())
+    pod = job["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert "serviceAccountName" not in pod  # the namespace's default account, with no credential mounted
+    token = next(v for v in pod["volumes"] if v["name"] == "progress-token")
+    assert token["projected"]["sources"] == [{"serviceAccountToken": {
+        "audience": "headstart.dev/team-a/flowers-xception", "expirationSeconds": 3600, "path": "token"}}]
+    c = container(job)
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    assert mounts["progress-token"] == {"name": "progress-token", "mountPath": names.PROGRESS_TOKEN_DIR,
+                                        "readOnly": True}
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env[names.ENV_PROGRESS_URL] == \
+        "https://op.example:8443/v1/namespaces/team-a/finetunejobs/flowers-xception/progress"
+    assert env[names.ENV_PROGRESS_CA] == CA and env[names.ENV_PROGRESS_TOKEN] == names.PROGRESS_TOKEN_FILE
+    # without an endpoint (--progress-port 0) nothing of it is in the pod
+    plain = job_for(body_of(), TrainerConfig(image="trainer:1"))
+    assert "progress-token" not in {v["name"] for v in plain["spec"]["template"]["spec"]["volumes"]}
+    assert not {names.ENV_PROGRESS_URL, names.ENV_PROGRESS_CA} & {e["name"] for e in container(plain)["env"]}
 
 
 def test_spec_hash_ignores_only_suspend():
@@ -174,6 +193,7 @@ def test_spec_hash_ignores_only_suspend():
 def test_long_job_names_give_valid_children(length):
     body = body_of()
     body["metadata"]["name"] = ("n" * length)[:length]
-    for manifest in (job_for(body), builders.build_config_map(body), builders.build_role(body)):
-        assert len(manifest["metadata"]["name"]) <= 63
-        assert len(manifest["metadata"]["labels"][names.LABEL_FINETUNEJOB]) <= 63
+    manifest = job_for(body)
+    assert len(manifest["metadata"]["name"]) <= 63
+    assert len(manifest["metadata"]["labels"][names.LABEL_FINETUNEJOB]) <= 63
+    assert len(manifest["spec"]["template"]["metadata"]["labels"][names.LABEL_FINETUNEJOB]) <= 63

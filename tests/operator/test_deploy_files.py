@@ -89,4 +89,36 @@ def test_deployment_is_hardened():
 def test_kustomization_lists_every_manifest():
     kust = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
     assert set(kust["resources"]) == {"namespace.yaml", "crds/headstart.dev_finetunejobs.yaml", "rbac.yaml",
-                                      "deployment.yaml"}
+                                      "certgen.yaml", "deployment.yaml", "service.yaml"}
+    on_disk = {p.name for p in DEPLOY.glob("*.yaml")} - {"kustomization.yaml"}
+    assert on_disk <= set(kust["resources"])
+
+
+def test_the_operator_creates_only_jobs_and_reads_no_secret():
+    role = next(d for d in docs("rbac.yaml") if d["kind"] == "ClusterRole")
+    creates = {(g, r) for rule in role["rules"] if "create" in rule["verbs"]
+               for g in rule["apiGroups"] for r in rule["resources"]}
+    assert creates == {("batch", "jobs"), ("authentication.k8s.io", "tokenreviews"), ("", "events")}
+    assert not any("secrets" in rule["resources"] for rule in role["rules"])
+
+
+def test_the_endpoint_is_served_with_the_secret_certgen_makes_once():
+    dep = docs("deployment.yaml")[0]
+    pod = dep["spec"]["template"]["spec"]
+    tls = next(v for v in pod["volumes"] if v["name"] == "tls")
+    c = pod["containers"][0]
+    assert {"name": "progress", "containerPort": 8443} in c["ports"]
+    assert "--progress-port=8443" in c["args"]
+    service = docs("service.yaml")[0]
+    assert service["spec"]["ports"][0]["targetPort"] == "progress"
+    assert service["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
+    certgen = {d["kind"]: d for d in docs("certgen.yaml")}
+    job_args = certgen["Job"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--secret={tls['secret']['secretName']}" in job_args
+    url = next(a for a in c["args"] if a.startswith("--progress-url=")).split("//", 1)[1].split(":")[0]
+    assert f"--host={url}" in job_args  # the certificate names the host pods use
+    assert certgen["Role"]["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["headstart-operator-tls"], "verbs": ["get"]}]
+    sc = certgen["Job"]["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False

@@ -51,12 +51,29 @@ def test_lean_diff_base_is_kopfs_essence():
         assert ours == theirs, extra
 
 
-@pytest.mark.parametrize("argv, words", [
-    ([], "--namespace NS"),
-    (["-A", "--image-pull-policy", "Sometimes"], "--image-pull-policy"),
-    (["-A", "--metrics-port", "70000"], "--metrics-port"),
+@pytest.mark.parametrize("argv, env, words", [
+    ([], {}, "--namespace NS"),
+    (["-A", "--image-pull-policy", "Sometimes"], {}, "--image-pull-policy"),
+    (["-A", "--metrics-port", "70000"], {}, "--metrics-port"),
+    (["-A"], {"HEADSTART_METRICS_PORT": "nine"}, "--metrics-port: 'nine' is not a port"),  # was a traceback
+    (["-A", "--progress-port", "x"], {}, "--progress-port"),
+    (["-A", "--tls-cert-file", "/nowhere/tls.crt"], {}, "--tls-cert-file: cannot read /nowhere/tls.crt"),
+    (["-A", "--progress-url", "http://op:8443"], {}, "--progress-url"),
 ])
-def test_bad_flags_are_one_line_and_exit_2(argv, words, capsys):
+def test_bad_flags_are_one_line_and_exit_2(argv, env, words, capsys, monkeypatch):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: ") and words in err[0]
+    assert len(err) == 1 and err[0].startswith("error: ") and words in err[0], err
+
+
+def test_a_key_that_is_not_the_certificates_is_said_at_start(tmp_path, capsys):
+    from headstart.operator import certs
+
+    certs.write_files(certs.make_bundle(["127.0.0.1"]), tmp_path / "a")
+    certs.write_files(certs.make_bundle(["127.0.0.1"]), tmp_path / "b")
+    argv = ["-A", f"--tls-cert-file={tmp_path / 'a' / 'tls.crt'}", f"--tls-key-file={tmp_path / 'b' / 'tls.key'}",
+            f"--tls-ca-file={tmp_path / 'a' / 'ca.crt'}"]
+    assert main(argv) == 2
+    assert "--tls-key-file" in capsys.readouterr().err

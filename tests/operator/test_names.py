@@ -15,8 +15,7 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 @pytest.mark.parametrize("name", ["a", "flowers-xception", "x" * 63, "y" * 64, "long-" * 50 + "z"])
 def test_child_names_are_deterministic_dns_labels_of_at_most_63(name):
-    for make in (names.job_name_for, names.configmap_name_for, names.service_account_name_for,
-                 names.label_value):
+    for make in (names.job_name_for, lambda job: names.child_name(job, "fetch"), names.label_value):
         got = make(name)
         assert got == make(name)
         assert len(got) <= 63 and DNS_LABEL.match(got), got
@@ -24,11 +23,10 @@ def test_child_names_are_deterministic_dns_labels_of_at_most_63(name):
 
 def test_short_names_are_kept_and_long_ones_get_a_hash():
     assert names.job_name_for("flowers") == "flowers"
-    assert names.configmap_name_for("flowers") == "flowers-spec"
-    assert names.service_account_name_for("flowers") == "flowers-trainer"
+    assert names.child_name("flowers", "fetch") == "flowers-fetch"
     a, b = "p" * 70 + "-one", "p" * 70 + "-two"
     assert names.job_name_for(a) != names.job_name_for(b)  # same 54-character prefix, different hash
-    assert names.service_account_name_for(a).endswith("-trainer")
+    assert names.child_name(a, "fetch").endswith("-fetch")
     assert names.label_value(a) != names.label_value(b)
 
 

@@ -1,4 +1,4 @@
-"""Phase, reason and message from a training Job and its pods; the conditions built from them."""
+"""Phase, reason and message from a training Job and its pods; the status fields built from them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 import pytest
 
 from headstart.api import names
-from headstart.operator.conditions import Verdict, build_conditions, needs_patch, status_patch
+from headstart.api.reasons import Phase, Reason
+from headstart.api.verdict import Verdict, build_conditions, needs_patch, status_patch
 from headstart.operator.observe import observe
 
 
@@ -108,43 +109,51 @@ def conds(patch):
     return {c["type"]: c for c in patch["conditions"]}
 
 
+T1, T2 = "2026-01-01T00:00:01Z", "2026-01-01T00:00:02Z"
+
+
 def test_conditions_follow_the_phase_with_kstatus_conventions():
-    running = status_patch({}, Verdict("Running", "Training", "m", created=True, training_job="j"), 3, "T1")
+    running = status_patch({}, Verdict(Phase.RUNNING, Reason.TRAINING, "m", created=True, training_job="j"), 3, T1)
     c = conds(running)
     assert running["observedGeneration"] == 3 and running["trainingJob"] == "j"
     assert [c[t]["status"] for t in ("Created", "Running", "Ready", "Reconciling", "Stalled")] == \
         ["True", "True", "False", "True", "False"]
     assert all(x["observedGeneration"] == 3 for x in running["conditions"])
-    done = status_patch(running, Verdict("Succeeded", "Succeeded", "done", created=True, training_job="j"), 3, "T2")
+    done = status_patch(running, Verdict(Phase.SUCCEEDED, Reason.SUCCEEDED, "done", created=True, training_job="j"),
+                        3, T2)
     c2 = conds(done)
     assert c2["Ready"]["status"] == "True" and c2["Reconciling"]["status"] == "False"
-    assert c2["Created"]["lastTransitionTime"] == "T1"  # unchanged status keeps its transition time
-    assert c2["Running"]["lastTransitionTime"] == "T2"
-    assert done["completionTime"] == "T2"
-    failed = status_patch({}, Verdict("Failed", "InvalidSpec", "bad"), 1, "T")
+    assert c2["Created"]["lastTransitionTime"] == T1  # unchanged status keeps its transition time
+    assert c2["Running"]["lastTransitionTime"] == T2
+    assert done["completionTime"] == T2
+    failed = status_patch({}, Verdict(Phase.FAILED, Reason.INVALID_SPEC, "bad"), 1, T1)
     assert conds(failed)["Stalled"]["status"] == "True" and conds(failed)["Created"]["status"] == "False"
+    # a phase that is no longer terminal clears completionTime (a JSON merge patch's null)
+    again = status_patch(done, Verdict(Phase.RUNNING, Reason.TRAINING, "m", created=True), 3, T2)
+    assert again["completionTime"] is None
 
 
 def test_a_refused_spec_change_stalls_but_keeps_the_phase():
-    v = Verdict("Running", "Training", "m", created=True, training_job="j").with_refusal("spec changed")
-    patch = status_patch({}, v, 2, "T")
+    v = Verdict(Phase.RUNNING, Reason.TRAINING, "m", created=True, training_job="j").with_refusal("spec changed")
+    patch = status_patch({}, v, 2, T1)
     assert patch["phase"] == "Running"
     assert conds(patch)["Stalled"]["reason"] == "SpecChangeRefused"
     assert patch["message"].startswith("spec changed")
 
 
 def test_no_patch_when_nothing_changed_and_trainer_fields_untouched():
-    v = Verdict("Running", "Training", "m", created=True, training_job="j")
-    first = status_patch({}, v, 1, "T1")
+    v = Verdict(Phase.RUNNING, Reason.TRAINING, "m", created=True, training_job="j")
+    first = status_patch({}, v, 1, T1)
     old = {**first, "stage": "head", "epoch": 2, "metrics": {"loss": 1.0}}
-    again = status_patch(old, v, 1, "T2")
+    again = status_patch(old, v, 1, T2)
     assert not needs_patch(old, again)
     assert not {"stage", "epoch", "metrics", "stages"} & set(again)
     model = {"uri": "u"}
-    assert "model" not in status_patch({"model": model}, Verdict("Succeeded", "Succeeded", "", model={"uri": "x"}), 1)
+    assert "model" not in status_patch({"model": model}, Verdict(Phase.SUCCEEDED, Reason.SUCCEEDED, "",
+                                                                 model={"uri": "x"}), 1)
 
 
 def test_build_conditions_lists_every_type_once():
-    out = build_conditions(None, Verdict("Pending", "InsufficientGPU", "m"), None, "T")
-    assert [c["type"] for c in out] == ["Created", "Running", "Succeeded", "Failed", "Suspended", "Ready",
-                                        "Reconciling", "Stalled"]
+    out = build_conditions(None, Verdict(Phase.PENDING, Reason.INSUFFICIENT_GPU, "m"), None, T1)
+    assert [c.type for c in out] == ["Created", "Running", "Succeeded", "Failed", "Suspended", "Ready",
+                                     "Reconciling", "Stalled"]

@@ -30,7 +30,7 @@ def test_a_local_job_submits_trains_reports_and_fetches(tiny_base, colour_folder
     assert job.status.model.uri == str((tmp_path / "runs" / "colours").resolve())
     log = list(client.logs(name))
     assert any(line.startswith("stage 2 tune epoch 1/1") for line in log), log
-    assert [e.reason for e in client.events(name)][:2] == ["Submitted", "Started"]
+    assert [e.reason for e in client.events(name)][:2] == ["Created", "Training"]  # as the operator posts them
     assert client.events(name)[-1].reason == "Succeeded"
     assert [j.name for j in client.list()] == ["colours"]
     fetched = client.fetch(name, tmp_path / "fetched")
@@ -46,7 +46,7 @@ def test_a_failing_local_job_raises_job_failed_with_its_reason(tiny_base, tmp_pa
     name = client.submit(_job("nodata", tiny_base, tmp_path / "no-such-folder"))
     with pytest.raises(JobFailed, match="dataset.imageFolder: no folder at") as failed:
         client.wait(name, timeout=300)
-    assert failed.value.reason == "TrainingFailed"
+    assert failed.value.reason == "BadDataset"  # the reason a cluster gives the same failure
     assert client.events(name)[-1].type == "Warning"
     assert client.wait(name, phases={"Failed"}, timeout=5).status.phase.value == "Failed"
 

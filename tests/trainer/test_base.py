@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from trainer_support import REPO, Recorder, job_dict, trainer_env, write_job_file
 
-from headstart.trainer.errors import EXIT_TEMPORARY
+from headstart.api.exitcodes import ExitCode
 
 FROZEN = [{"name": "head", "trainBase": "none", "epochs": 1, "optimizer": {"type": "Adam", "learningRate": 0.01}}]
 
@@ -105,7 +105,7 @@ def test_imagenet_weights_load_from_the_keras_home_cache_without_network(image_f
 
 def test_imagenet_weights_without_network_fail_in_one_line_with_the_fix(image_folder, tmp_path):
     run = offline(["--job", imagenet_job(tmp_path, image_folder)], KERAS_HOME=str(tmp_path / "empty-keras"))
-    assert run.returncode == EXIT_TEMPORARY  # transient: a training Job retries it (the network may come back)
+    assert run.returncode == ExitCode.TEMPORARY  # transient: a training Job retries it (the network may come back)
     assert "Traceback" not in run.stderr
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("error: cannot download the ImageNet weights of MobileNetV2: no network")
@@ -117,7 +117,7 @@ def test_tfds_download_without_network_fails_in_one_line_with_the_fix(tiny_model
                    dataset={"tfds": {"name": "tf_flowers", "dataDir": str(tmp_path / "tfds")}},
                    output=str(tmp_path / "out"))
     run = offline(["--job", str(write_job_file(tmp_path / "job.yaml", doc))], HEADSTART_DOWNLOAD_RETRIES="0")
-    assert run.returncode == EXIT_TEMPORARY  # transient: a training Job retries it (the network may come back)
+    assert run.returncode == ExitCode.TEMPORARY  # transient: a training Job retries it (the network may come back)
     assert "Traceback" not in run.stderr
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("error: cannot download TFDS dataset 'tf_flowers': no network")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from trainer_support import job_dict, write_job_file
 
-from headstart.trainer.errors import EXIT_DATASET
+from headstart.api.exitcodes import ExitCode
 
 ONE_EPOCH = [{"name": "head", "epochs": 1, "optimizer": {"type": "Adam", "learningRate": 0.01}}]
 
@@ -63,7 +63,7 @@ def test_headstart_run_missing_dataset_is_one_line(cli, tiny_model_uri, tmp_path
     monkeypatch.chdir(tmp_path)
     job = job_dict("nodata", base={"uri": tiny_model_uri}, dataset={"imageFolder": {"uri": str(tmp_path / "no")}})
     result = cli(str(write_job_file(tmp_path / "job.yaml", job)))
-    assert result.exit_code == EXIT_DATASET  # permanent: a training Job would not retry it
+    assert result.exit_code == ExitCode.DATASET  # permanent: a training Job would not retry it
     line = one_line_failure(result)
     assert line.startswith("error: dataset.imageFolder: no folder at")
 

@@ -53,20 +53,30 @@ def run(config: OperatorConfig) -> None:
     from .handlers import build_registry
     from .kube import Credentials, Kube
     from .metrics import Metrics
+    from .progress import ProgressEndpoint, server_context
     from .reconcile import Reconciler
+    from .tokens import TokenVerifier
 
     kopf.configure(verbose=config.verbose, log_format=kopf.LogFormat.FULL)
     if not config.verbose:  # one line per handler call is too many at scale; our own lines say what changed
         for name in ("kopf.objects", "aiohttp.access"):
             logging.getLogger(name).setLevel(logging.WARNING)
+    context = server_context(config.tls_cert_file, config.tls_key_file) if config.progress_port else None
     metrics = Metrics()
     metrics.serve(config.metrics_port, config.bind_address)
     kube = Kube(Credentials.load())
-    registry = build_registry(Reconciler(kube, config.trainer, metrics))
+    reconciler = Reconciler(kube, config.trainer, metrics)
+    endpoint = ProgressEndpoint(reconciler.intake, TokenVerifier(kube, on_review=metrics.token_reviews.inc), metrics)
 
-    @kopf.on.cleanup(registry=registry)
-    async def close(**_: object) -> None:
+    async def serve() -> None:
+        if context is not None:
+            await endpoint.start(config.bind_address, config.progress_port, context)
+
+    async def unserve() -> None:
+        await endpoint.stop()
         await kube.close()
+
+    registry = build_registry(reconciler, serve, unserve)
 
     liveness = (f"http://{config.bind_address}:{config.liveness_port}/healthz"
                 if config.liveness_port else None)

@@ -1,8 +1,10 @@
-"""Pure builders: a FineTuneJob in, the manifests of its children out (plain dicts, no API calls).
+"""Pure builders: a FineTuneJob in, the manifest of its one child, the training Job, out (no API calls).
 
-Every child is named by :mod:`headstart.api.names`, labelled with the job it belongs to and owned by it
-(ownerReferences), so deleting the FineTuneJob deletes them all and a second create is a 409, never a
-duplicate.
+The Job is named by :mod:`headstart.api.names`, labelled with the job it belongs to and owned by it
+(ownerReferences), so deleting the FineTuneJob deletes it and a second create is a 409, never a duplicate.
+Everything the training pod needs travels inside it: the job file (an annotation the downward API mounts),
+the progress endpoint's URL and CA (env), and a token for that endpoint alone (a projected ServiceAccount
+token whose audience names the job; no API credential is mounted).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Any
 import yaml
 
 from headstart.api import names
-from headstart.api.job import API_VERSION, KIND, PLURAL, FineTuneJob
+from headstart.api.exitcodes import PERMANENT_EXIT_CODES
+from headstart.api.job import API_VERSION, KIND, FineTuneJob
+from headstart.api.progress import audience, endpoint_path
 from headstart.api.uris import pvc_claim
-from headstart.trainer.errors import PERMANENT_EXIT_CODES
 
 from .config import TrainerConfig
 
@@ -57,39 +60,12 @@ def _meta(body: dict[str, Any], name: str, extra_labels: dict[str, str] | None =
 
 
 def rendered_job(body: dict[str, Any]) -> str:
-    """The job file the trainer reads: the user's spec exactly as written (defaults apply on reading)."""
+    """The job file the trainer reads: the user's spec exactly as written (defaults apply on reading), with
+    the API version it was read with."""
     meta = body["metadata"]
     doc = {"apiVersion": API_VERSION, "kind": KIND,
            "metadata": {"name": meta["name"], "namespace": meta["namespace"]}, "spec": body["spec"]}
     return yaml.dump(doc, Dumper=_DUMPER, sort_keys=False)
-
-
-def build_config_map(body: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": _meta(body, names.configmap_name_for(body["metadata"]["name"]),
-                              annotations={names.ANNOTATION_SPEC_HASH: spec_hash(body["spec"])}),
-            "data": {names.CONFIGMAP_KEY: rendered_job(body)}}
-
-
-def build_service_account(body: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ServiceAccount",
-            "metadata": _meta(body, names.service_account_name_for(body["metadata"]["name"]))}
-
-
-def build_role(body: dict[str, Any]) -> dict[str, Any]:
-    """get and patch of this one FineTuneJob's status subresource, nothing else."""
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": _meta(body, names.service_account_name_for(body["metadata"]["name"])),
-            "rules": [{"apiGroups": [names.GROUP], "resources": [f"{PLURAL}/status"],
-                       "resourceNames": [body["metadata"]["name"]], "verbs": ["get", "patch"]}]}
-
-
-def build_role_binding(body: dict[str, Any]) -> dict[str, Any]:
-    name = names.service_account_name_for(body["metadata"]["name"])
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": _meta(body, name),
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": body["metadata"]["namespace"]}]}
 
 
 def claims_of(job: FineTuneJob, from_jobs: dict[str, str]) -> list[str]:
@@ -113,11 +89,23 @@ def _volume_name(claim: str) -> str:
 
 
 def _volumes(job: FineTuneJob, config: TrainerConfig, from_jobs: dict[str, str],
-             cm_name: str) -> tuple[list[dict], list[dict], list[dict]]:
+             namespace: str) -> tuple[list[dict], list[dict], list[dict]]:
     """(volumes, mounts, env) of the training pod."""
-    volumes: list[dict] = [{"name": "job", "configMap": {"name": cm_name}}]
+    spec_ref = {"fieldPath": f"metadata.annotations['{names.ANNOTATION_SPEC}']"}
+    volumes: list[dict] = [{"name": "job", "downwardAPI": {"items": [{"path": names.JOB_FILE_NAME,
+                                                                       "fieldRef": spec_ref}]}}]
     mounts: list[dict] = [{"name": "job", "mountPath": names.JOB_MOUNT_DIR, "readOnly": True}]
     env: list[dict] = [{"name": names.ENV_PVC_ROOT, "value": names.PVC_ROOT}]
+    if config.progress_url:
+        token = {"audience": audience(namespace, job.name), "expirationSeconds": names.PROGRESS_TOKEN_SECONDS,
+                 "path": names.PROGRESS_TOKEN_FILE.rsplit("/", 1)[1]}
+        volumes.append({"name": "progress-token", "projected": {"sources": [{"serviceAccountToken": token}]}})
+        mounts.append({"name": "progress-token", "mountPath": names.PROGRESS_TOKEN_DIR, "readOnly": True})
+        env += [{"name": names.ENV_PROGRESS_URL,
+                 "value": config.progress_url.rstrip("/") + endpoint_path(namespace, job.name)},
+                {"name": names.ENV_PROGRESS_TOKEN, "value": names.PROGRESS_TOKEN_FILE}]
+        if config.progress_ca:
+            env.append({"name": names.ENV_PROGRESS_CA, "value": config.progress_ca})
     for claim in claims_of(job, from_jobs):
         volumes.append({"name": _volume_name(claim), "persistentVolumeClaim": {"claimName": claim}})
         mounts.append({"name": _volume_name(claim), "mountPath": f"{names.PVC_ROOT}/{claim}"})
@@ -192,7 +180,7 @@ def build_job(body: dict[str, Any], job: FineTuneJob, config: TrainerConfig,
     extra_labels = {}
     if spec.scheduling.queue_name:
         extra_labels[names.LABEL_KUEUE_QUEUE] = spec.scheduling.queue_name
-    volumes, mounts, env = _volumes(job, config, from_jobs, names.configmap_name_for(name))
+    volumes, mounts, env = _volumes(job, config, from_jobs, body["metadata"]["namespace"])
     env += [{"name": names.ENV_JOB_NAME, "value": name},
             {"name": names.ENV_JOB_NAMESPACE, "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}]
     user_env, env_from = _user_env(job)
@@ -215,8 +203,9 @@ def build_job(body: dict[str, Any], job: FineTuneJob, config: TrainerConfig,
         container["envFrom"] = env_from
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
-        "serviceAccountName": names.service_account_name_for(name),
-        "automountServiceAccountToken": True,
+        # The pod runs user code: it holds no credential for the API server (the namespace's default
+        # ServiceAccount only names it in the progress token, whose audience the API server refuses).
+        "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": pod_sc,
         "containers": [container],
@@ -243,7 +232,8 @@ def build_job(body: dict[str, Any], job: FineTuneJob, config: TrainerConfig,
         ]},
         "template": {
             "metadata": {"labels": names.child_labels(name),
-                         "annotations": {names.ANNOTATION_SPEC_HASH: digest}},
+                         "annotations": {names.ANNOTATION_SPEC_HASH: digest,
+                                         names.ANNOTATION_SPEC: rendered_job(body)}},
             "spec": pod_spec,
         },
     }

@@ -3,12 +3,13 @@
 Thin on purpose: each handler hands its object to the :class:`~.reconcile.Reconciler`. FineTuneJobs are
 reconciled on create, resume (operator start) and spec update; their status follows their children
 through kopf's indexes and event handlers of the training Jobs, their pods and the Job controller's
-FailedCreate events.
+FailedCreate events. The progress endpoint (when there is one) starts with kopf and stops with it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -86,13 +87,27 @@ class LeanDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
         return super().build(body=kopf.Body(trimmed), extra_fields=extra_fields)
 
 
-def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
+def build_registry(reconciler: Reconciler, serve: Callable[[], Awaitable[None]] | None = None,
+                   unserve: Callable[[], Awaitable[None]] | None = None) -> kopf.OperatorRegistry:
+    """Every handler, for ``reconciler``; ``serve``/``unserve`` start and stop the progress endpoint."""
     registry = kopf.OperatorRegistry()
     handler_opts = {"registry": registry, "retries": HANDLER_RETRIES, "backoff": HANDLER_BACKOFF}
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         return kopf.login_via_client(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    async def startup(**kwargs: Any) -> None:
+        # kopf hands startup handlers its (still empty) indexes; they are live views, filled by its watches.
+        reconciler.indexes = _indexes(kwargs)
+        if serve is not None:
+            await serve()
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        if unserve is not None:
+            await unserve()
 
     # -- indexes: in-memory views kept current by kopf's watches --------------------------------------------
 

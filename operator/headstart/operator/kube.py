@@ -19,9 +19,13 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
+from headstart.api.names import API_VERSION, PLURAL
+
 MERGE_PATCH = "application/merge-patch+json"
 log = logging.getLogger("headstart.operator.kube")
 TOKEN_REREAD_SECONDS = 60.0
+#: Also the field manager the API server records for the operator's writes (status: its one writer).
+USER_AGENT = "headstart-operator"
 
 
 class ApiError(Exception):
@@ -118,7 +122,7 @@ class Kube:
 
     async def _request(self, method: str, url_path: str, body: Any, content_type: str,
                        params: dict[str, str] | None) -> Any:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         token = self._token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -154,14 +158,10 @@ class Kube:
 
 # API group/version and plural of each kind the operator touches.
 RESOURCES = {
-    "ConfigMap": ("v1", "configmaps"),
-    "ServiceAccount": ("v1", "serviceaccounts"),
     "Pod": ("v1", "pods"),
     "Event": ("v1", "events"),
-    "Role": ("rbac.authorization.k8s.io/v1", "roles"),
-    "RoleBinding": ("rbac.authorization.k8s.io/v1", "rolebindings"),
     "Job": ("batch/v1", "jobs"),
-    "FineTuneJob": ("headstart.dev/v1alpha1", "finetunejobs"),
+    "FineTuneJob": (API_VERSION, PLURAL),
 }
 
 

@@ -4,6 +4,10 @@ headstart_finetunejobs{phase}               FineTuneJobs this operator sees, by 
 headstart_reconcile_seconds                 time to reconcile a FineTuneJob (histogram)
 headstart_operator_errors_total{kind}       errors by kind: api_<status>, invalid_spec, timeout, <Exception>
 headstart_children_created_total{kind}      children created (a 409 is not counted)
+headstart_progress_requests_total{code}     requests to the progress endpoint, by HTTP status
+headstart_progress_seconds                  time to answer one (histogram)
+headstart_token_reviews_total               TokenReviews sent for it (the cache's misses)
+headstart_status_writes_total{writer}       status patches: verdict (the operator's own fields), progress
 """
 
 from __future__ import annotations
@@ -41,6 +45,14 @@ class Metrics:
         self.errors = Counter("headstart_operator_errors", "Errors by kind", ["kind"], registry=self.registry)
         self.created = Counter("headstart_children_created", "Children created", ["kind"],
                                registry=self.registry)
+        self.progress_requests = Counter("headstart_progress_requests", "Requests to the progress endpoint",
+                                         ["code"], registry=self.registry)
+        self.progress_seconds = Histogram(
+            "headstart_progress_seconds", "Time to answer a progress request", registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
+        self.token_reviews = Counter("headstart_token_reviews", "TokenReviews sent", registry=self.registry)
+        self.status_writes = Counter("headstart_status_writes", "Status patches", ["writer"],
+                                     registry=self.registry)
 
     def set_phase(self, namespace: str, name: str, phase: str | None) -> None:
         if phase is None:

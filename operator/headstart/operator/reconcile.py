@@ -1,9 +1,11 @@
-"""Reconciling one FineTuneJob: check the spec, wait for an upstream job, create the children, report.
+"""Reconciling one FineTuneJob: check the spec, wait for an upstream job, create the training Job, report.
 
 Level-triggered and idempotent: every call looks at what exists (kopf's in-memory indexes of the
-FineTuneJobs, training Jobs and pods, fed by its watches) and makes the cluster match; creating a child
-that exists is a 409 and counts as success. One asyncio lock per FineTuneJob keeps two reconciles of
-the same job from interleaving.
+FineTuneJobs, training Jobs and pods, fed by its watches) and makes the cluster match; creating the Job
+when it exists is a 409 and counts as success. The Job is the only object the operator creates. One
+asyncio lock per FineTuneJob keeps two writers of the same job's status from interleaving; the operator is
+the only writer of status (its own fields from what it observes, the trainer's from the progress snapshots
+the pod posts: :mod:`.intake`).
 """
 
 from __future__ import annotations
@@ -22,24 +24,24 @@ from headstart.api import names
 from headstart.api.checks import fields_at
 from headstart.api.errors import problems_from
 from headstart.api.job import API_VERSION, KIND, FineTuneJob
+from headstart.api.progress import TRAINER_FIELDS
+from headstart.api.reasons import NOTHING_CREATED, TERMINAL_PHASES, Phase, Reason
+from headstart.api.verdict import VERDICT_FIELDS, Verdict, needs_patch, status_patch
 
 from . import builders
-from .conditions import OWNED, TERMINAL, Verdict, needs_patch, status_patch
 from .config import TrainerConfig
+from .intake import Intake
 from .kube import ApiError, Kube, path
 from .metrics import Metrics
 from .observe import observe
 
-WARNING_REASONS = {"InvalidSpec", "UpstreamFailed", "SpecChangeRefused", "ImagePullError", "QuotaExceeded",
-                   "PodCreationFailed", "OOMKilled", "DeadlineExceeded", "ChildRejected", "ContainerConfigError",
-                   "BadBaseModel", "BadDataset", "OutputConflict", "BadImage", "TrainerFailed"}
-QUIET_REASONS = {"Creating", "CreatingChildren", "JobCreated", "Scheduling", "ContainerCreating", "Finishing"}
+#: The status fields this operator writes: all of them.
+WRITTEN_FIELDS = frozenset(VERDICT_FIELDS) | frozenset(TRAINER_FIELDS)
 REFUSAL = ("spec changed after the training Job was created; it goes on with the spec it started with "
            "(delete and re-create the FineTuneJob to train with the new spec)")
 log = logging.getLogger("headstart.operator")
 RETRYABLE = {408, 429, 500, 502, 503, 504}
-#: Failed before anything was created: a fixed spec (or upstream, or operator) is looked at again.
-NOTHING_CREATED = ("InvalidSpec", "UpstreamFailed", "ChildRejected")
+NOTHING_CREATED_WORDS = tuple(r.value for r in NOTHING_CREATED)
 
 
 def plain(value: Any) -> Any:
@@ -88,7 +90,9 @@ class Reconciler:
         """(uid, status) this operator last wrote, per job: newer than the watch may have shown yet."""
         self.failed_create: dict[tuple[str, str], str] = {}
         """Last FailedCreate event message per (namespace, training Job name)."""
-
+        self.indexes: dict[str, Any] = {}
+        """kopf's indexes (live views), for the progress endpoint, which runs outside kopf's handlers."""
+        self.intake = Intake(self)
 
     # -- entry points ----------------------------------------------------------------------------------
 
@@ -111,7 +115,7 @@ class Reconciler:
             job_obj = first(indexes.get("job_index"), (namespace, label))
             if job_obj is None or not owned_by(job_obj, body["metadata"]["uid"]):
                 return  # nothing created yet (or an earlier job's, going): ensure() reports
-            if not self._status(body).get("trainingJob"):
+            if not self.current_status(body).get("trainingJob"):
                 return  # ensure() has not finished this job's children: it names the Job once they all exist
             await self._report(body, job_obj, indexes)
 
@@ -131,7 +135,9 @@ class Reconciler:
                 await self.ensure(down, indexes)
 
     def forget(self, namespace: str, name: str) -> None:
+        """A FineTuneJob was deleted: drop what this operator kept about it."""
         self.written.pop((namespace, name), None)
+        self.intake.forget(namespace, name)
         self.locks.pop((namespace, name), None)
         self.metrics.set_phase(namespace, name, None)
 
@@ -143,30 +149,27 @@ class Reconciler:
         job, problem = parse(body)
         if job is None:
             self.metrics.error("invalid_spec")
-            await self._write(body, Verdict("Failed", "InvalidSpec", f"the spec cannot run: {problem}"))
+            await self._write(body, Verdict(Phase.FAILED, Reason.INVALID_SPEC, f"the spec cannot run: {problem}"))
             return
         job_obj = first(indexes.get("job_index"), ftj_key(ns, name))
         if job_obj is not None and not owned_by(job_obj, meta["uid"]):
             raise kopf.TemporaryError("the training Job of an earlier FineTuneJob with this name is still being "
                                       "deleted", delay=2)
-        status = self._status(body)
-        if job_obj is None and status.get("phase") in TERMINAL and (
-                status.get("trainingJob") or status.get("reason") not in NOTHING_CREATED):
+        status = self.current_status(body)
+        if job_obj is None and status.get("phase") in TERMINAL_PHASES and (
+                status.get("trainingJob") or status.get("reason") not in NOTHING_CREATED_WORDS):
             return  # finished: only its children may expire; it never trains again, whatever is re-applied
         if job_obj is None:
             from_jobs = await self._upstream(body, job, indexes)
             if from_jobs is None:
                 return
-            job_obj = await self._create_children(body, job, from_jobs)
+            job_obj = await self._create_job(body, job, from_jobs)
             if job_obj is None:
                 return
             kopf.event(self._ref(body), type="Normal", reason="Created",
                        message=f"created training Job {job_obj['metadata']['name']}")
-        else:
-            if not status.get("trainingJob"):
-                await self._create_siblings(body)  # created with the Job, but perhaps not all of them
-            if self._spec_matches(body, job_obj):
-                job_obj = await self._apply_suspend(job, job_obj)
+        elif self._spec_matches(body, job_obj):
+            job_obj = await self._apply_suspend(job, job_obj)
         await self._report(body, job_obj, indexes)
 
     async def _upstream(self, body: dict[str, Any], job: FineTuneJob,
@@ -184,49 +187,34 @@ class Reconciler:
                 return {upstream: uri}
         if phase == "Failed":
             await self._write(body, Verdict(
-                "Failed", "UpstreamFailed",
+                Phase.FAILED, Reason.UPSTREAM_FAILED,
                 f"baseModel.fromJob {upstream!r} failed ({up_status.get('reason')}: {up_status.get('message')}); "
                 "nothing was created"))
             return None
         why = "does not exist yet" if up is None else f"is {phase or 'new'}"
         await self._write(body, Verdict(
-            "Pending", "WaitingForUpstream",
+            Phase.PENDING, Reason.WAITING_FOR_UPSTREAM,
             f"waiting for FineTuneJob {upstream!r} (baseModel.fromJob) to succeed: it {why}"))
         return None
 
-    async def _create_children(self, body: dict[str, Any], job: FineTuneJob,
-                               from_jobs: dict[str, str]) -> dict[str, Any] | None:
-        """Two rounds: the ServiceAccount (a pod naming a missing one is refused), ConfigMap and Role; then the
-        Job and the RoleBinding (the API server checks a binding against the Role it names). status.trainingJob
-        is written only after both: a Job without it may lack siblings (the operator was killed in between),
-        and :meth:`_ensure` completes them."""
+    async def _create_job(self, body: dict[str, Any], job: FineTuneJob,
+                          from_jobs: dict[str, str]) -> dict[str, Any] | None:
+        """The training Job, the one child: everything its pod needs travels inside it."""
         ns = body["metadata"]["namespace"]
         try:
-            await self._create_siblings(body, binding=False)
-            job_obj, _ = await asyncio.gather(
-                self._create("Job", ns, builders.build_job(body, job, self.trainer, from_jobs)),
-                self._create("RoleBinding", ns, builders.build_role_binding(body)))
+            return await self._create("Job", ns, builders.build_job(body, job, self.trainer, from_jobs))
         except ApiError as exc:
             self.metrics.error(f"api_{exc.status}")
             if exc.status in RETRYABLE or exc.status == 403:  # 403: the operator's RBAC, not the user's spec
-                await self._write(body, Verdict("Pending", "CreatingChildren",
-                                                f"creating the children failed, retrying: {exc.message}"))
+                await self._write(body, Verdict(Phase.PENDING, Reason.CREATING,
+                                                f"creating the training Job failed, retrying: {exc.message}"))
                 raise
-            await self._write(body, Verdict("Failed", "ChildRejected",
-                                            f"the API server refused a child of this job: {exc.message}"))
+            await self._write(body, Verdict(Phase.FAILED, Reason.JOB_REJECTED,
+                                            f"the API server refused the training Job: {exc.message}"))
             return None
-        return job_obj
-
-    async def _create_siblings(self, body: dict[str, Any], binding: bool = True) -> None:
-        """Every child but the Job (409s are success)."""
-        ns = body["metadata"]["namespace"]
-        wave = [builders.build_service_account(body), builders.build_config_map(body), builders.build_role(body)]
-        await asyncio.gather(*(self._create(m["kind"], ns, m) for m in wave))
-        if binding:
-            await self._create("RoleBinding", ns, builders.build_role_binding(body))
 
     async def _create(self, kind: str, ns: str, manifest: dict[str, Any]) -> Any:
-        """Create a child; if it exists (409), return the existing one, which must be this job's."""
+        """Create the child; if it exists (409), return the existing one, which must be this job's."""
         try:
             created = await self.kube.post(path(kind, ns), manifest)
             self.metrics.created.labels(kind=kind).inc()
@@ -272,49 +260,61 @@ class Reconciler:
         verdict = Verdict(seen.phase, seen.reason, seen.message, created=True,
                           training_job=job_obj["metadata"]["name"], start_time=seen.start_time,
                           completion_time=seen.completion_time, model=seen.model)
-        old = self._status(body)
-        if old.get("phase") in TERMINAL and old.get("phase") == verdict.phase and old.get("reason"):
+        old = self.current_status(body)
+        kept = Reason.lookup(old.get("reason"))
+        if old.get("phase") in TERMINAL_PHASES and old.get("phase") == verdict.phase.value and kept is not None:
             # Finished is final: the pods that explained it may go (TTL, garbage collection), the reason stays.
             message = old.get("message") or ""
             message = message[len(REFUSAL) + 2:] if message.startswith(REFUSAL + "; ") else message
-            verdict = replace(verdict, reason=old["reason"], message=message)
+            verdict = replace(verdict, reason=kept, message=message)
         if not self._spec_matches(body, job_obj):
             verdict = verdict.with_refusal(REFUSAL)
         await self._write(body, verdict)
 
     # -- status ----------------------------------------------------------------------------------------
 
-    def _status(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The job's status, with the operator's fields as this operator last wrote them."""
+    def current_status(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The job's status, with the fields as this operator last wrote them (newer than the watch may
+        have shown yet)."""
         meta = body["metadata"]
         status = dict(body.get("status") or {})
         mine = self.written.get((meta["namespace"], meta["name"]))
         if mine is not None and mine[0] == meta["uid"]:
-            status.update({k: v for k, v in mine[1].items() if k in OWNED})
+            status.update({k: v for k, v in mine[1].items() if k in WRITTEN_FIELDS})
         return status
+
+    async def patch_status(self, body: dict[str, Any], patch: dict[str, Any], writer: str = "verdict") -> dict:
+        """Write a JSON merge patch of the job's status (the one way status is written) and remember it."""
+        self.metrics.status_writes.labels(writer=writer).inc()
+        meta = body["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        updated = await self.kube.patch(path("FineTuneJob", ns, name, "status"), {"status": patch}, urgent=False)
+        before = self.written.get((ns, name))
+        merged = {**(before[1] if before and before[0] == meta["uid"] else {}), **patch}
+        self.written[(ns, name)] = (meta["uid"], (updated or {}).get("status") or merged)
+        return merged
 
     async def _write(self, body: dict[str, Any], verdict: Verdict) -> None:
         meta = body["metadata"]
         ns, name = meta["namespace"], meta["name"]
-        old = self._status(body)
+        old = self.current_status(body)
         patch = status_patch(old, verdict, meta.get("generation"))
-        self.metrics.set_phase(ns, name, verdict.phase)
+        self.metrics.set_phase(ns, name, verdict.phase.value)
         if not needs_patch(old, patch):
             return
-        updated = await self.kube.patch(path("FineTuneJob", ns, name, "status"), {"status": patch}, urgent=False)
-        self.written[(ns, name)] = (meta["uid"], (updated or {}).get("status") or patch)
+        await self.patch_status(body, patch)
         stalled_before = any(c.get("type") == "Stalled" and c.get("reason") == "SpecChangeRefused"
                              for c in old.get("conditions") or [])
         if verdict.refused_change and not stalled_before:
-            kopf.event(self._ref(body), type="Warning", reason="SpecChangeRefused", message=verdict.refused_change)
-        if (old.get("phase"), old.get("reason")) != (verdict.phase, verdict.reason):
+            kopf.event(self._ref(body), type="Warning", reason=Reason.SPEC_CHANGE_REFUSED.value,
+                       message=verdict.refused_change)
+        if (old.get("phase"), old.get("reason")) != (verdict.phase.value, verdict.reason.value):
             log.info("%s/%s: %s %s: %s", ns, name, verdict.phase, verdict.reason, verdict.message)
             # An event for every transition but the short steps in between (JobCreated: the Created event
             # says it; Scheduling, ContainerCreating), which would double the writes of a burst of new jobs.
-            warning = verdict.reason in WARNING_REASONS
-            if warning or verdict.reason not in QUIET_REASONS:
-                kopf.event(self._ref(body), type="Warning" if warning else "Normal", reason=verdict.reason,
-                           message=f"{verdict.phase}: {verdict.message}"[:1024])
+            if verdict.reason.warning or not verdict.reason.quiet:
+                kopf.event(self._ref(body), type="Warning" if verdict.reason.warning else "Normal",
+                           reason=verdict.reason.value, message=f"{verdict.phase}: {verdict.message}"[:1024])
 
     @staticmethod
     def _ref(body: dict[str, Any]) -> dict[str, Any]:

@@ -19,16 +19,13 @@ from .cluster import (
 )
 from .data import AugmentationSpec, DatasetSpec
 from .model import NAME_PATTERN, BaseModelSpec, HeadSpec
+from .names import API_VERSION, GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
 from .stages import StageSpec
 from .status import FineTuneJobStatus
 
-GROUP = "headstart.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "FineTuneJob"
-PLURAL = "finetunejobs"
-SINGULAR = "finetunejob"
-SHORT_NAMES = ("ftj",)
+__all__ = ["API_VERSION", "GROUP", "KIND", "PLURAL", "SHORT_NAMES", "SINGULAR", "VERSION", "FineTuneJob",
+           "FineTuneJobSpec", "ObjectMeta"]
+
 
 
 class ObjectMeta(ApiModel):

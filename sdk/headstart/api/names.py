@@ -10,7 +10,14 @@ import hashlib
 
 from .uris import DEFAULT_PVC_ROOT, PVC_ROOT_ENV
 
+# -- the resource --------------------------------------------------------------------------------------------
 GROUP = "headstart.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "FineTuneJob"
+PLURAL = "finetunejobs"
+SINGULAR = "finetunejob"
+SHORT_NAMES = ("ftj",)
 
 # -- labels and annotations on every child of a FineTuneJob -------------------------------------------------
 #: The FineTuneJob a child belongs to (its name, shortened by :func:`label_value` past 63 characters).
@@ -23,6 +30,9 @@ LABEL_COMPONENT = "app.kubernetes.io/component"
 COMPONENT_TRAINER = "trainer"
 #: sha256 (shortened) of the spec a child was built from; a different spec later is a refused change.
 ANNOTATION_SPEC_HASH = "headstart.dev/spec-hash"
+#: On the training pod: the job as the operator read it (apiVersion, kind, name, namespace and the user's
+#: spec as written), which the downward API mounts as the trainer's job file.
+ANNOTATION_SPEC = "headstart.dev/spec"
 #: Kueue's label: the LocalQueue a Job is submitted to.
 LABEL_KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
 
@@ -32,10 +42,10 @@ FINALIZER = f"{KOPF_PREFIX}/finalizer"
 
 # -- the training pod ------------------------------------------------------------------------------------------
 CONTAINER_NAME = "trainer"
-#: Key of the rendered FineTuneJob (YAML) in the job's ConfigMap, and where it is mounted.
-CONFIGMAP_KEY = "job.yaml"
+#: Where the downward API mounts the job file (the pod's ANNOTATION_SPEC).
 JOB_MOUNT_DIR = "/etc/headstart"
-JOB_FILE = f"{JOB_MOUNT_DIR}/{CONFIGMAP_KEY}"
+JOB_FILE_NAME = "job.yaml"
+JOB_FILE = f"{JOB_MOUNT_DIR}/{JOB_FILE_NAME}"
 TRAINER_MODULE = "headstart.trainer"
 ENV_PVC_ROOT = PVC_ROOT_ENV
 PVC_ROOT = DEFAULT_PVC_ROOT
@@ -43,9 +53,19 @@ ENV_KERAS_HOME = "KERAS_HOME"
 ENV_TFDS_DATA_DIR = "TFDS_DATA_DIR"
 KERAS_CACHE_DIR = "/cache/keras"
 TFDS_CACHE_DIR = "/cache/tensorflow_datasets"
-#: The FineTuneJob whose status the in-pod reporter patches; reporting is on when both are set.
+#: The FineTuneJob the pod trains (for its log lines; the job file names it too).
 ENV_JOB_NAME = "HEADSTART_FINETUNEJOB_NAME"
 ENV_JOB_NAMESPACE = "HEADSTART_FINETUNEJOB_NAMESPACE"
+#: The operator's progress endpoint, as the pod reaches it: this job's resource URL, the CA (PEM) its
+#: serving certificate is checked against, and the file of the projected token whose audience is the job.
+ENV_PROGRESS_URL = "HEADSTART_PROGRESS_URL"
+ENV_PROGRESS_CA = "HEADSTART_PROGRESS_CA"
+ENV_PROGRESS_TOKEN = "HEADSTART_PROGRESS_TOKEN"
+ENV_PROGRESS_INTERVAL = "HEADSTART_PROGRESS_INTERVAL"
+PROGRESS_TOKEN_DIR = "/var/run/secrets/headstart.dev/progress"
+PROGRESS_TOKEN_FILE = f"{PROGRESS_TOKEN_DIR}/token"
+#: Lifetime the kubelet gives the projected token (it rotates it at 80%).
+PROGRESS_TOKEN_SECONDS = 3600
 #: Where the trainer leaves its small JSON result for the operator (the container's termination message).
 TERMINATION_LOG = "/dev/termination-log"
 ENV_TERMINATION_LOG = "HEADSTART_TERMINATION_LOG"
@@ -82,16 +102,6 @@ def child_name(job_name: str, suffix: str = "") -> str:
 def job_name_for(job_name: str) -> str:
     """The batch/v1 Job that trains FineTuneJob ``job_name`` (the same name when it fits)."""
     return child_name(job_name)
-
-
-def configmap_name_for(job_name: str) -> str:
-    """The ConfigMap holding the rendered job."""
-    return child_name(job_name, "spec")
-
-
-def service_account_name_for(job_name: str) -> str:
-    """The training pod's ServiceAccount, and the Role and RoleBinding that let it patch status."""
-    return child_name(job_name, "trainer")
 
 
 def label_value(job_name: str) -> str:

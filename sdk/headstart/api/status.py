@@ -1,27 +1,23 @@
-"""What the operator and the trainer report: the FineTuneJob's status (never written by users).
+"""The FineTuneJob's status (never written by users): what its one writer, the operator, observes.
 
-Two writers, each with its own fields, both by JSON merge patch on the status subresource: the operator
-owns phase, reason, message, conditions, observedGeneration, trainingJob, startTime and completionTime;
-the trainer (from inside its pod) owns stage, stageIndex, epoch, epochs, metrics, stages and model. The
-operator writes model only when the trainer's patch was lost (from the container's termination message).
+The operator writes every field, by JSON merge patch on the status subresource: phase, reason, message,
+conditions, observedGeneration, trainingJob, startTime and completionTime from the Job and its pods
+(``headstart.api.verdict``), and the trainer's fields (stage, stageIndex, epoch, epochs, metrics, stages,
+model) from the progress snapshots the training pod posts to it (``headstart.api.progress``), or, for the
+model, from the container's termination message when the last snapshot was lost. The SDK's local backend
+writes the same fields with the same functions.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 from pydantic import Field
 
 from ._base import ApiModel
+from .reasons import Phase
 
-
-class Phase(str, Enum):
-    PENDING = "Pending"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    SUSPENDED = "Suspended"
+__all__ = ["Condition", "FineTuneJobStatus", "ModelStatus", "Phase", "StageResult"]
 
 
 class Condition(ApiModel):

@@ -1,8 +1,8 @@
 """`headstart why`: a job's state in plain words (pure: a job and its events in, lines out).
 
-The operator sets ``status.reason`` to a CamelCase word (InsufficientGPU, QueuedByKueue, OOMKilled...);
-this module turns it, the message, the conditions and recent Warning events into what is happening,
-what went wrong and what to do next.
+The operator sets ``status.reason`` to a :class:`headstart.api.reasons.Reason` (InsufficientGPU,
+QueuedByKueue, OOMKilled...); this module turns it, the message, the conditions and recent Warning events
+into what is happening, what went wrong and what to do next (each reason's own advice).
 """
 
 from __future__ import annotations
@@ -10,45 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from headstart.api import FineTuneJob
+from headstart.api.reasons import Reason
 
 from .results import JobEvent
-
-#: reason -> what to do next.
-ADVICE: dict[str, str] = {
-    "InsufficientGPU": "no node has the GPUs free: wait for other jobs, lower spec.resources.gpus, or add GPU "
-                       "nodes",
-    "InsufficientResources": "no node has the CPU or memory asked for: lower spec.resources or add nodes",
-    "NoMatchingNode": "no node carries the labels of spec.scheduling.nodeSelector: fix the selector or label a "
-                      "node",
-    "UntoleratedTaint": "the fitting nodes are tainted: add a toleration under spec.scheduling.tolerations",
-    "MissingVolume": "a PersistentVolumeClaim the job uses does not exist or is not bound: create it (kubectl "
-                     "get pvc)",
-    "ImagePullError": "the trainer image cannot be pulled: check spec.image (or the operator's "
-                      "--trainer-image) and the registry credentials",
-    "ContainerConfigError": "the pod cannot be configured: a Secret or ConfigMap it names is probably missing "
-                            "(spec.env, spec.envFrom)",
-    "QuotaExceeded": "the namespace's ResourceQuota is full: free some quota or ask for more",
-    "QueuedByKueue": "Kueue holds the job in its queue until the ClusterQueue admits it (kubectl get "
-                     "workloads)",
-    "SchedulingGated": "a scheduling gate holds the pod (a queueing system usually lifts it)",
-    "WaitingForUpstream": "it starts when the job named in spec.baseModel.fromJob has succeeded",
-    "UpstreamFailed": "the job named in spec.baseModel.fromJob failed: fix and rerun it, then delete and "
-                      "apply this one again",
-    "Suspended": "spec.runPolicy.suspend is true: `headstart resume NAME` continues from the last checkpoint",
-    "InvalidSpec": "the spec cannot run: fix what the message names (headstart validate FILE), delete the job "
-                   "and submit it again",
-    "BadBaseModel": "the base model cannot be used: check spec.baseModel (uri, cutAt, weights)",
-    "BadDataset": "the dataset cannot be read: check spec.dataset (the path or name, the splits, the "
-                  "volume)",
-    "OutputConflict": "the output already holds another job's model: choose another spec.output.uri or set "
-                      "spec.output.overwrite",
-    "OOMKilled": "the trainer ran out of memory: raise spec.resources.memory or lower dataset.batchSize",
-    "DeadlineExceeded": "it ran past spec.runPolicy.activeDeadlineSeconds: raise it, or train fewer epochs",
-    "SpecChangeRefused": "a running job's spec cannot change: delete it and submit the new spec (it resumes "
-                         "nothing: a new spec trains afresh)",
-    "TrainerFailed": "the trainer failed: `headstart logs NAME` shows why",
-    "BadImage": "the trainer image lacks TensorFlow: use the headstart trainer image",
-}
 
 
 @dataclass(frozen=True)
@@ -93,7 +57,8 @@ def explain(job: FineTuneJob, events: list[JobEvent], recent: int = 5) -> Explan
     chosen = warnings[-recent:] if warnings else events[-recent:]
     lines = [f"{e.time or '-'} {e.type} {e.reason} {e.object}: {e.message}" +
              (f" (x{e.count})" if e.count > 1 else "") for e in chosen]
-    advice = ADVICE.get(reason)
+    known = Reason.lookup(reason)
+    advice = known.advice if known is not None and known.advice else None
     if advice is None and phase == "Failed":
         advice = ("`headstart logs NAME` shows the trainer's last lines; fix the cause, delete the job and submit "
                   "it again")

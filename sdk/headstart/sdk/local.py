@@ -3,8 +3,9 @@
 A job is a record folder ``ROOT/.jobs/NAME/`` (job.yaml, status.json, events.jsonl, log, pid) and its model
 goes to ``ROOT/NAME/`` (``ROOT`` defaults to ./headstart-runs, as for `headstart run`; a fromJob base
 resolves to ``ROOT/<that job>/``). ``submit`` starts ``python -m headstart.sdk.local_run`` in the
-background; the status it writes is the FineTuneJobStatus a cluster would show. Suspending stops the
-process (the trainer checkpoints every epoch); resuming starts it again and it resumes from the checkpoint.
+background; the status it writes is the FineTuneJobStatus a cluster would show, with the same reasons
+and conditions (``local_run.apply_verdict``). Suspending stops the process (the trainer checkpoints every
+epoch); resuming starts it again and it resumes from the checkpoint.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ from typing import Any
 import yaml
 
 from headstart.api import FineTuneJob
+from headstart.api.reasons import TERMINAL_PHASES, Phase, Reason
+from headstart.api.verdict import Verdict, now
 
 from .errors import AlreadyExists, JobFailed, NotFound, Timeout
-from .local_run import now, read_status, set_status
+from .local_run import TRAINING_JOB, add_event, apply_verdict, read_status
 from .results import JobEvent
 
 POLL_SECONDS = 0.2
-TERMINAL = ("Succeeded", "Failed")
+GONE = "the local trainer process ended without a result"
 
 
 class LocalBackend:
@@ -57,8 +60,7 @@ class LocalBackend:
                "spec": job.spec.to_wire()}
         (record / "job.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
         (record / "output").write_text(str((self.root / job.name).resolve()))
-        set_status(record, {"phase": "Pending", "reason": "Starting", "message": "starting the trainer"},
-                   ("Normal", "Submitted", f"local job {job.name}"))
+        apply_verdict(record, Verdict(Phase.PENDING, Reason.CREATING, "starting the local trainer"))
         self._start(record)
         return job.name
 
@@ -68,6 +70,7 @@ class LocalBackend:
                                        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         (record / "pid").write_text(str(process.pid))
+        add_event(record, "Normal", "Created", f"started the local trainer (process {process.pid})")
 
     def _alive(self, record: Path) -> bool:
         try:
@@ -89,10 +92,8 @@ class LocalBackend:
     def _status(self, record: Path) -> dict:
         status = read_status(record)
         if status.get("phase") in ("Pending", "Running") and not self._alive(record):
-            status = set_status(record, {"phase": "Failed", "reason": "ProcessGone",
-                                         "message": "the local trainer process ended without a result",
-                                         "completionTime": now()},
-                                ("Warning", "ProcessGone", "the local trainer process ended without a result"))
+            status = apply_verdict(record, Verdict(Phase.FAILED, Reason.TRAINER_FAILED, GONE, created=True,
+                                                   training_job=TRAINING_JOB, completion_time=now()))
         return status
 
     def get(self, name: str) -> FineTuneJob:
@@ -132,16 +133,16 @@ class LocalBackend:
     def set_suspend(self, name: str, suspend: bool) -> None:
         record = self._existing(name)
         phase = read_status(record).get("phase")
-        if phase in TERMINAL:
+        if phase in TERMINAL_PHASES:
             return
         if suspend:
             self._stop(record)
-            set_status(record, {"phase": "Suspended", "reason": "Suspended",
-                                "message": "suspended; resume continues from the last checkpoint"},
-                       ("Normal", "Suspended", "the trainer was stopped"))
-        elif phase == "Suspended":
-            set_status(record, {"phase": "Pending", "reason": "Resuming", "message": "starting the trainer"},
-                       ("Normal", "Resumed", "the trainer starts again from its checkpoint"))
+            apply_verdict(record, Verdict(Phase.SUSPENDED, Reason.SUSPENDED, "suspended by `headstart suspend`; "
+                                          "resume continues from the last checkpoint", created=True,
+                                          training_job=TRAINING_JOB))
+        elif phase == Phase.SUSPENDED.value:
+            apply_verdict(record, Verdict(Phase.PENDING, Reason.CREATING, "starting the local trainer again, "
+                                          "from its checkpoint", created=True, training_job=TRAINING_JOB))
             self._start(record)
 
     # -- waiting, events, logs, models ------------------------------------------------------------------

@@ -1,25 +1,30 @@
 """``python -m headstart.sdk.local_run RECORD``: one local job, run for the SDK's local backend.
 
 Runs the trainer in this process on the job in ``RECORD/job.yaml``, writing its output to the folder named
-in ``RECORD/output`` and, as it goes, the job's status (the same FineTuneJobStatus a cluster shows) to
-``RECORD/status.json`` and its events to ``RECORD/events.jsonl``. The trainer's own lines go to standard
-output (the backend sends them to ``RECORD/log``).
+in ``RECORD/output`` and, as it goes, the job's status to ``RECORD/status.json`` and its events to
+``RECORD/events.jsonl``. The status is written as the operator writes it in a cluster, with the same
+functions: the phase, reason and conditions from a :class:`~headstart.api.verdict.Verdict`
+(:func:`apply_verdict`), the trainer's fields from its progress snapshots (:func:`apply_progress`), the
+failure from the trainer's exit code (``headstart.api.exitcodes.failure``), so `headstart get/why/watch
+--local` show the words the cluster would. The trainer's own lines go to standard output (the backend
+sends them to ``RECORD/log``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from headstart.trainer.reporting import LineReporter, Progress, Reporter, RunPlan, StagePlan, StageResult, TrainResult
+from headstart.api.exitcodes import ExitCode, failure
+from headstart.api.progress import ProgressSnapshot
+from headstart.api.reasons import Phase, Reason
+from headstart.api.verdict import Verdict, needs_patch, now, status_patch
 
-
-def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+TRAINING_JOB = "local"
+"""What status.trainingJob names for a local job (the trainer process on this machine)."""
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -35,78 +40,71 @@ def read_status(record: Path) -> dict:
         return {}
 
 
-def set_status(record: Path, fields: dict, event: tuple[str, str, str] | None = None) -> dict:
-    """Merge ``fields`` into the record's status (None removes a field); append an event (type, reason,
-    message) if given."""
+def add_event(record: Path, kind: str, reason: str, message: str) -> None:
+    with open(record / "events.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps({"time": now(), "type": kind, "reason": reason, "message": message}) + "\n")
+
+
+def _merge(record: Path, patch: dict) -> dict:
+    """A JSON merge patch onto status.json (None removes a field, nested objects merge)."""
     status = read_status(record)
-    for key, value in fields.items():
+    for key, value in patch.items():
         if value is None:
             status.pop(key, None)
+        elif isinstance(value, dict) and isinstance(status.get(key), dict):
+            status[key] = {k: v for k, v in {**status[key], **value}.items() if v is not None}
         else:
             status[key] = value
     write_json_atomic(record / "status.json", status)
-    if event is not None:
-        kind, reason, message = event
-        with open(record / "events.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps({"time": now(), "type": kind, "reason": reason, "message": message}) + "\n")
     return status
 
 
-class RecordReporter(Reporter):
-    """Keeps ``RECORD/status.json`` true as the trainer reports."""
-
-    def __init__(self, record: Path):
-        self.record = record
-        self.stages: list[dict] = []
-
-    def started(self, plan: RunPlan) -> None:
-        resumed = f" (resuming stage {plan.resume[0] + 1} after epoch {plan.resume[1]})" if plan.resume else ""
-        set_status(self.record, {"phase": "Running", "reason": "Training", "message": f"training{resumed}",
-                                 "startTime": read_status(self.record).get("startTime") or now()},
-                   ("Normal", "Started", f"training {plan.job_name}: {len(plan.class_names)} classes{resumed}"))
-
-    def stage_started(self, stage: StagePlan, initial_epoch: int, steps: int | None) -> None:
-        set_status(self.record, {"stage": stage.name, "stageIndex": stage.index, "epoch": initial_epoch,
-                                 "epochs": stage.epochs},
-                   ("Normal", "StageStarted", f"stage {stage.index + 1} {stage.name}: {stage.epochs} epochs"))
-
-    def epoch_ended(self, progress: Progress) -> None:
-        set_status(self.record, {"stage": progress.stage, "stageIndex": progress.stage_index,
-                                 "epoch": progress.epoch, "epochs": progress.epochs, "metrics": progress.metrics})
-
-    def stage_ended(self, result: StageResult) -> None:
-        entry = {"name": result.name, "epochsCompleted": result.epochs_completed,
-                 "durationSeconds": round(result.duration_seconds, 3), "stoppedEarly": result.stopped_early}
-        if result.best_val_accuracy is not None:
-            entry["bestValAccuracy"] = result.best_val_accuracy
-        self.stages = [s for s in self.stages if s["name"] != result.name] + [entry]
-        set_status(self.record, {"stages": self.stages},
-                   ("Normal", "StageCompleted", f"stage {result.index + 1} {result.name}: "
-                    f"{result.epochs_completed} epochs"))
-
-    def completed(self, result: TrainResult) -> None:
-        model = {"uri": result.model.uri, "sha256": result.model.sha256, "formats": list(result.model.formats),
-                 "classNames": list(result.model.class_names)}
-        set_status(self.record, {"phase": "Succeeded", "reason": "Completed", "message": "the model is written",
-                                 "model": model, "metrics": {**read_status(self.record).get("metrics", {}),
-                                                             **result.metrics},
-                                 "completionTime": now()},
-                   ("Normal", "Succeeded", f"model written to {result.model.uri}"))
-
-    def failed(self, reason: str) -> None:
-        set_status(self.record, {"phase": "Failed", "reason": "TrainingFailed", "message": reason,
-                                 "completionTime": now()}, ("Warning", "Failed", reason))
+def apply_verdict(record: Path, verdict: Verdict) -> dict:
+    """Write a verdict as the operator does (:func:`~headstart.api.verdict.status_patch`), with an event
+    on every change of phase or reason (Warning for the reasons that are)."""
+    old = read_status(record)
+    patch = status_patch(old, verdict, None)
+    if not needs_patch(old, patch):
+        return old
+    status = _merge(record, patch)
+    if (old.get("phase"), old.get("reason")) != (verdict.phase.value, verdict.reason.value):
+        if verdict.reason.warning or not verdict.reason.quiet:
+            add_event(record, "Warning" if verdict.reason.warning else "Normal", verdict.reason.value,
+                      f"{verdict.phase}: {verdict.message}")
+    return status
 
 
-class Both(Reporter):
-    def __init__(self, *reporters: Reporter):
-        self.reporters = reporters
+def apply_progress(record: Path, snapshot: ProgressSnapshot) -> None:
+    """Write the trainer's fields of status from a snapshot, as the operator's progress endpoint does."""
+    patch = snapshot.status_patch(read_status(record))
+    if patch:
+        _merge(record, patch)
 
-    def __getattribute__(self, name: str) -> Any:
-        if name in ("started", "stage_started", "batch_ended", "epoch_ended", "stage_ended", "message",
-                    "completed", "failed"):
-            return lambda *args: [getattr(r, name)(*args) for r in object.__getattribute__(self, "reporters")]
-        return object.__getattribute__(self, name)
+
+def running(record: Path, resumed: str = "") -> Verdict:
+    return Verdict(Phase.RUNNING, Reason.TRAINING, f"training in process {os.getpid()} on this machine{resumed}",
+                   created=True, training_job=TRAINING_JOB, start_time=read_status(record).get("startTime") or now())
+
+
+def reporter_for(record: Path) -> Any:
+    """The reporter of a local run: the trainer's snapshots into status.json, and Running once it trains."""
+    from headstart.trainer.progress import SnapshotReporter
+
+    class RecordReporter(SnapshotReporter):
+        def __init__(self) -> None:
+            super().__init__(lambda snapshot, _urgent: apply_progress(record, snapshot))
+
+        def started(self, plan: Any) -> None:
+            resumed = f" (resuming stage {plan.resume[0] + 1} after epoch {plan.resume[1]})" if plan.resume else ""
+            apply_verdict(record, running(record, resumed))
+            super().started(plan)
+
+        def completed(self, result: Any) -> None:
+            super().completed(result)
+            apply_verdict(record, Verdict(Phase.SUCCEEDED, Reason.SUCCEEDED, "the model is written", created=True,
+                                          training_job=TRAINING_JOB, completion_time=now()))
+
+    return RecordReporter()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,13 +121,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from headstart.api import load_job_file
     from headstart.trainer.cli import run_loaded
+    from headstart.trainer.reporting import Fanout, LineReporter
 
     job = load_job_file(str(record / "job.yaml"))
-    code = run_loaded(job, output, Both(LineReporter(), RecordReporter(record)), resolve)
-    if code != 0 and read_status(record).get("phase") != "Failed":  # not a TrainerError: a bug, an interrupt
-        said = _last_error(record) or f"the trainer exited with {code}"
-        set_status(record, {"phase": "Failed", "reason": "Interrupted" if code == 130 else "TrainerError",
-                            "message": said, "completionTime": now()}, ("Warning", "Failed", said))
+    code = run_loaded(job, output, Fanout(LineReporter(), reporter_for(record)), resolve)
+    if code != ExitCode.SUCCESS:
+        reason, message = failure(int(code), _last_error(record) or "")
+        apply_verdict(record, Verdict(Phase.FAILED, reason, message, created=True, training_job=TRAINING_JOB,
+                                      completion_time=now()))
     return code
 
 

@@ -1,14 +1,16 @@
 """``python -m headstart.trainer --job job.yaml [--output URI] [--from-job NAME=URI ...]``
 
 The training container's entrypoint. Progress goes to standard output, one line per event; a failure
-is one line on standard error and a non-zero exit status (trainer/README.md, "Exit codes"). In a pod
-started by the operator, progress also goes to the FineTuneJob's status (kube_status.py).
+is one line on standard error and a non-zero exit status (headstart.api.exitcodes). In a pod started by
+the operator, progress also goes to the operator's progress endpoint (progress.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from headstart.api.exitcodes import ExitCode
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -29,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         name, sep, uri = item.partition("=")
         if not sep or not name or not uri:
             print(f"error: --from-job {item!r}: expected NAME=URI", file=sys.stderr)
-            return 2
+            return ExitCode.SPEC
         mapping[name] = uri
 
     def resolve(name: str) -> str:
@@ -41,16 +43,19 @@ def main(argv: list[str] | None = None) -> int:
         return mapping[name]
 
     from .cli import run_file
-    from .kube_status import Fanout, from_environment
-    from .reporting import LineReporter
+    from .progress import from_environment
+    from .reporting import Fanout, LineReporter
 
     reporter = LineReporter()
-    in_cluster = from_environment()  # set by the operator: progress goes to the FineTuneJob's status too
-    if in_cluster is not None:
-        reporter = Fanout(reporter, in_cluster)
+    in_cluster = from_environment()  # set by the operator: progress goes to its endpoint too
+    if in_cluster is None:
+        return run_file(args.job, args.output, reporter, resolve, traceback_on_bug=True)
     # Other failures leave the termination message empty: the pod's policy FallbackToLogsOnError then
     # hands the operator the log's last line, the one-line error.
-    return run_file(args.job, args.output, reporter, resolve, traceback_on_bug=True)
+    try:
+        return run_file(args.job, args.output, Fanout(reporter, in_cluster), resolve, traceback_on_bug=True)
+    finally:
+        in_cluster.close()  # the last snapshot, within a bounded wait
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from headstart.api.exitcodes import ExitCode
+
 from .errors import TrainerError
 from .reporting import Reporter
 
@@ -35,7 +37,7 @@ def run_file(path: str, output: str | None, reporter: Reporter,
     except ManifestError as exc:
         for line in exc.lines:
             fail(line)
-        return 2
+        return ExitCode.SPEC
     return run_loaded(job, output, reporter, resolve_from_job, traceback_on_bug=traceback_on_bug)
 
 
@@ -48,7 +50,7 @@ def run_loaded(job: FineTuneJob, output: str | None, reporter: Reporter,
 
     if tensorflow_missing():
         fail(INSTALL_HINT)
-        return 3
+        return ExitCode.NO_TENSORFLOW
     try:
         from .runner import run_job
 
@@ -58,7 +60,7 @@ def run_loaded(job: FineTuneJob, output: str | None, reporter: Reporter,
         return exc.exit_code
     except KeyboardInterrupt:
         fail("interrupted; run the same job again to resume from its last checkpoint")
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as exc:  # a bug, not bad input: one line, the traceback only when asked
         if traceback_on_bug or os.environ.get("HEADSTART_DEBUG"):
             import traceback
@@ -67,5 +69,5 @@ def run_loaded(job: FineTuneJob, output: str | None, reporter: Reporter,
         reason = str(exc).strip().splitlines()
         fail(f"unexpected {type(exc).__name__}: {reason[0] if reason else ''} (HEADSTART_DEBUG=1 shows the "
              "traceback)")
-        return 1
-    return 0
+        return ExitCode.UNEXPECTED
+    return ExitCode.SUCCESS

@@ -1,38 +1,21 @@
-"""The trainer's typed errors: each carries a one-line reason the CLI prints as it is (no traceback).
-
-The exit-code contract (trainer/README.md, "Exit codes"): every error class has an ``exit_code``. A
-*permanent* code means retrying cannot help (a bad spec, missing or bad data, a bad base model, an output
-owned by another job); the training Job's podFailurePolicy fails the job at once on these. Any other
-non-zero code is *transient* (an unexpected error, a storage or network hiccup, OOM, an interruption):
-the Job retries the pod within backoffLimit and the trainer resumes from its last checkpoint.
+"""The trainer's typed errors: each carries a one-line reason the CLI prints as it is (no traceback), and
+an ``exit_code`` from the contract in :mod:`headstart.api.exitcodes` (permanent codes fail the training Job
+at once; any other non-zero code is retried within backoffLimit and resumes from the last checkpoint).
 """
 
 from __future__ import annotations
 
-#: Exit codes. 0 is success.
-EXIT_UNEXPECTED = 1
-EXIT_SPEC = 2
-EXIT_NO_TENSORFLOW = 3
-EXIT_BASE_MODEL = 10
-EXIT_DATASET = 11
-EXIT_OUTPUT_CONFLICT = 12
-EXIT_TEMPORARY = 75  # EX_TEMPFAIL: storage or network unreachable for now
-EXIT_INTERRUPTED = 130  # SIGINT; a pod's SIGTERM is 143 and an OOM kill 137 (128 + signal)
+from headstart.api.exitcodes import PERMANENT_EXIT_CODES, ExitCode, is_permanent
 
-#: Retrying cannot help: the Job's podFailurePolicy fails at once on these (bad spec, no TensorFlow in the
-#: image, bad base model, missing or bad data, an output owned by another job).
-PERMANENT_EXIT_CODES = (EXIT_SPEC, EXIT_NO_TENSORFLOW, EXIT_BASE_MODEL, EXIT_DATASET, EXIT_OUTPUT_CONFLICT)
-
-
-def is_permanent(code: int) -> bool:
-    """Whether a trainer exit code says retrying cannot help."""
-    return code in PERMANENT_EXIT_CODES
+__all__ = ["PERMANENT_EXIT_CODES", "BaseModelError", "DatasetDownloadError", "DatasetError", "NetworkError",
+           "OutputConflictError", "OutputError", "SpecError", "TrainerError", "WeightsDownloadError",
+           "first_line", "is_permanent", "looks_like_network_failure"]
 
 
 class TrainerError(Exception):
     """A job that cannot be trained as specified. ``str(error)`` is one line for a user."""
 
-    exit_code = EXIT_UNEXPECTED
+    exit_code = ExitCode.UNEXPECTED
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
@@ -41,49 +24,49 @@ class TrainerError(Exception):
 class SpecError(TrainerError):
     """The spec is valid as a document but cannot be trained (e.g. momentum for Adam)."""
 
-    exit_code = EXIT_SPEC
+    exit_code = ExitCode.SPEC
 
 
 class BaseModelError(TrainerError):
     """The base model cannot be built: unknown layer for cutAt, unreadable model file, bad weights."""
 
-    exit_code = EXIT_BASE_MODEL
+    exit_code = ExitCode.BASE_MODEL
 
 
 class DatasetError(TrainerError):
     """The dataset cannot be read: not found, a single class, an empty class folder, a bad split."""
 
-    exit_code = EXIT_DATASET
+    exit_code = ExitCode.DATASET
 
 
 class NetworkError(TrainerError):
     """Something had to be downloaded and the network could not be reached (transient: retried)."""
 
-    exit_code = EXIT_TEMPORARY
+    exit_code = ExitCode.TEMPORARY
 
 
 class WeightsDownloadError(BaseModelError, NetworkError):
     """ImageNet weights are not cached locally and cannot be downloaded."""
 
-    exit_code = EXIT_TEMPORARY
+    exit_code = ExitCode.TEMPORARY
 
 
 class DatasetDownloadError(DatasetError, NetworkError):
     """A TFDS dataset is not prepared locally and cannot be downloaded."""
 
-    exit_code = EXIT_TEMPORARY
+    exit_code = ExitCode.TEMPORARY
 
 
 class OutputError(TrainerError):
     """The output location cannot be read or written now (a storage hiccup: transient, retried)."""
 
-    exit_code = EXIT_TEMPORARY
+    exit_code = ExitCode.TEMPORARY
 
 
 class OutputConflictError(OutputError):
     """The output location holds another job's complete model (and overwrite is off): permanent."""
 
-    exit_code = EXIT_OUTPUT_CONFLICT
+    exit_code = ExitCode.OUTPUT_CONFLICT
 
 
 def looks_like_network_failure(exc: BaseException) -> bool:

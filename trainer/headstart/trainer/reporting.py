@@ -1,8 +1,9 @@
 """Progress reporting: a small interface the runner calls, and two local implementations.
 
 The runner calls a :class:`Reporter`; every method has a no-op default so an implementation overrides
-only what it needs. The operator adds one that writes the FineTuneJob status from the same events.
-This module does not import TensorFlow.
+only what it needs. In a training pod, ``progress.PodReporter`` turns the same events into the snapshots
+the operator's progress endpoint takes; locally, the SDK writes the job's status from them. This module
+does not import TensorFlow.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class RunPlan:
     """Corrupt or non-image files skipped in an image folder."""
     resume: tuple[int, int] | None = None
     """(stage index, epochs already done in it) when resuming from a checkpoint."""
+    completed: tuple[StageResult, ...] = ()
+    """The stages a checkpoint says are done (by an earlier run of the same job), in order."""
 
 
 @dataclass(frozen=True)
@@ -169,44 +172,46 @@ class LineReporter(Reporter):
         self._say(f"failed: {reason}")
 
 
-class Guarded(Reporter):
-    """Forwards to a reporter; an exception in it (say, a status update that failed) is printed once per
-    method on standard error instead of stopping the training. KeyboardInterrupt still stops it."""
+class Fanout(Reporter):
+    """Every event to each of several reporters, in order. An exception in one of them (say, a progress
+    update that failed) is printed once per method on standard error and stops neither the training nor
+    the others; KeyboardInterrupt still stops it."""
 
-    def __init__(self, inner: Reporter | Any, stream: TextIO | None = None):
-        self.inner = inner
+    def __init__(self, *reporters: Reporter | Any, stream: TextIO | None = None):
+        self.reporters = reporters
         self.stream = stream
         self.warned: set[str] = set()
 
-    def _call(self, name: str, *args: Any) -> None:
-        try:
-            getattr(self.inner, name)(*args)
-        except Exception as exc:  # noqa: BLE001 - progress is best effort, training goes on
-            if name not in self.warned:
-                self.warned.add(name)
-                print(f"warning: reporter {name} failed: {type(exc).__name__}: {exc}",
-                      file=self.stream or sys.stderr, flush=True)
+    def _each(self, name: str, *args: Any) -> None:
+        for reporter in self.reporters:
+            try:
+                getattr(reporter, name)(*args)
+            except Exception as exc:  # noqa: BLE001 - progress is best effort, training goes on
+                if name not in self.warned:
+                    self.warned.add(name)
+                    print(f"warning: reporter {name} failed: {type(exc).__name__}: {exc}",
+                          file=self.stream or sys.stderr, flush=True)
 
     def started(self, plan: RunPlan) -> None:
-        self._call("started", plan)
+        self._each("started", plan)
 
     def stage_started(self, stage: StagePlan, initial_epoch: int, steps: int | None) -> None:
-        self._call("stage_started", stage, initial_epoch, steps)
+        self._each("stage_started", stage, initial_epoch, steps)
 
     def batch_ended(self, stage: StagePlan, batch: int, steps: int | None) -> None:
-        self._call("batch_ended", stage, batch, steps)
+        self._each("batch_ended", stage, batch, steps)
 
     def epoch_ended(self, progress: Progress) -> None:
-        self._call("epoch_ended", progress)
+        self._each("epoch_ended", progress)
 
     def stage_ended(self, result: StageResult) -> None:
-        self._call("stage_ended", result)
+        self._each("stage_ended", result)
 
     def message(self, text: str) -> None:
-        self._call("message", text)
+        self._each("message", text)
 
     def completed(self, result: TrainResult) -> None:
-        self._call("completed", result)
+        self._each("completed", result)
 
     def failed(self, reason: str) -> None:
-        self._call("failed", reason)
+        self._each("failed", reason)

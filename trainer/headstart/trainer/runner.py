@@ -28,7 +28,7 @@ from .base import build_base
 from .checkpoints import Checkpoints, State
 from .errors import SpecError, TrainerError
 from .head import assemble
-from .reporting import Guarded, ModelInfo, Reporter, RunPlan, StagePlan, StageResult, TrainResult
+from .reporting import Fanout, ModelInfo, Reporter, RunPlan, StagePlan, StageResult, TrainResult
 from .training import Prepared, StageTrainer
 
 TRAINING_FIELDS = {"base_model", "head", "dataset", "augmentation", "stages", "seed"}
@@ -51,9 +51,9 @@ def run_job(job: FineTuneJob, output: str | None = None, reporter: Reporter | No
     Resumes from the checkpoint of an interrupted run of the same job and spec at the same output.
     ``resolve_from_job`` maps a job name to its output URI (for baseModel.fromJob). Raises a
     TrainerError subclass, with a one-line message, for anything wrong with the spec, data or storage.
-    The reporter's exceptions do not stop the training (see reporting.Guarded).
+    The reporter's exceptions do not stop the training (see reporting.Fanout).
     """
-    guarded = Guarded(reporter or Reporter())
+    guarded = Fanout(reporter or Reporter())
     try:
         return Run(job, output or job.spec.output.uri, guarded, resolve_from_job).run()
     except TrainerError as exc:
@@ -136,7 +136,7 @@ class Run:
         plans = [StagePlan(stage.name, index, stage.epochs, stage.train_base, features.applies(stage, augment))
                  for index, stage in enumerate(self.spec.stages)]
         self.reporter.started(RunPlan(self.job.name, self.output, plans, data.class_names, dict(data.counts),
-                                      len(data.skipped), resume_at))
+                                      len(data.skipped), resume_at, tuple(state.stages)))
         return Prepared(base, data, model, augment, checkpoints, state, plans, resume_at)
 
     def train(self, trainer: StageTrainer) -> None:
