@@ -2,9 +2,11 @@
 claim read-only, ``tar`` streams the model's folder through the API server (exec), and the stream is
 unpacked here with every member checked (headstart.sdk.artifacts).
 
-The helper pod runs the job's own trainer image (it has tar and base64) as a non-root user under the
-restricted Pod Security profile, is owned by the FineTuneJob (deleting the job removes it), ends by itself
-after ``HELPER_SECONDS`` and is deleted as soon as the copy is done.
+The helper pod runs the job's own trainer image (it has tar and base64), pulled as the job's pod pulls it
+(its imagePullPolicy and imagePullSecrets, as its user), under the restricted Pod Security profile, is owned
+by the FineTuneJob (deleting the job removes it), ends by itself after ``HELPER_SECONDS`` and is deleted as
+soon as the copy is done. When it cannot start, the error says why in one line (the image cannot be
+pulled, the claim is missing, no node fits), within ``START_TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import io
 import posixpath
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +29,23 @@ from .errors import ArtifactError, HeadstartError, Timeout
 HELPER_SECONDS = 900
 MOUNT = "/claim"
 START_TIMEOUT = 120.0
+DEFAULT_UID = 1000  # the trainer image's user, when the job's pod template is gone
+PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName",
+                 "CreateContainerConfigError")
 
 
-def helper_pod(job: FineTuneJob, uid: str, claim: str, image: str, name: str) -> dict:
+@dataclass(frozen=True)
+class Runs:
+    """How the job's own pod runs its image: what the helper pod copies."""
+
+    image: str
+    pull_policy: str = "IfNotPresent"
+    pull_secrets: tuple[str, ...] = ()
+    user: int = DEFAULT_UID
+    group: int = DEFAULT_UID
+
+
+def helper_pod(job: FineTuneJob, uid: str, claim: str, runs: Runs, name: str) -> dict:
     """The helper pod's manifest (pure). It may run where the job's own pods may (spec.scheduling's node
     selector and tolerations): the nodes that reach the job's volumes."""
     scheduling = job.spec.scheduling
@@ -51,11 +68,13 @@ def helper_pod(job: FineTuneJob, uid: str, claim: str, image: str, name: str) ->
             "restartPolicy": "Never",
             "activeDeadlineSeconds": HELPER_SECONDS,
             "automountServiceAccountToken": False,
-            "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": runs.user, "runAsGroup": runs.group,
                                 "seccompProfile": {"type": "RuntimeDefault"}},
+            **({"imagePullSecrets": [{"name": s} for s in runs.pull_secrets]} if runs.pull_secrets else {}),
             "containers": [{
                 "name": "fetch",
-                "image": image,
+                "image": runs.image,
+                "imagePullPolicy": runs.pull_policy,
                 "command": ["sleep", str(HELPER_SECONDS)],
                 "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
                                     "readOnlyRootFilesystem": True, "runAsNonRoot": True},
@@ -67,17 +86,28 @@ def helper_pod(job: FineTuneJob, uid: str, claim: str, image: str, name: str) ->
     }
 
 
-def _image(backend: Any, job: FineTuneJob, raw: dict) -> str:
-    """The image the job trained with (its Job's), else spec.image."""
+def runs_of(template_spec: Any) -> Runs:
+    """How a pod template (a kubernetes client V1PodSpec) runs its trainer container."""
+    container = next((c for c in template_spec.containers if c.name == names.CONTAINER_NAME),
+                     template_spec.containers[0])
+    context = template_spec.security_context
+    user = (context.run_as_user if context else None) or DEFAULT_UID
+    group = (context.run_as_group if context else None) or user
+    secrets = tuple(s.name for s in template_spec.image_pull_secrets or () if s.name)
+    return Runs(container.image, container.image_pull_policy or "IfNotPresent", secrets, user, group)
+
+
+def _runs(backend: Any, job: FineTuneJob, raw: dict) -> Runs:
+    """How the job's pod ran its image (from its Job), else spec.image with IfNotPresent."""
     training = (raw.get("status") or {}).get("trainingJob")
     if training:
         try:
             found = backend.batch.read_namespaced_job(training, backend.namespace, _request_timeout=(5, 30))
-            return found.spec.template.spec.containers[0].image
+            return runs_of(found.spec.template.spec)
         except Exception:  # noqa: BLE001 - expired (ttlSecondsAfterFinished): fall back
             pass
     if job.spec.image:
-        return job.spec.image
+        return Runs(job.spec.image)
     raise ArtifactError(f"cannot tell which image FineTuneJob {job.name} ran (its Job is gone and spec.image is "
                         "not set); the helper pod that reads the claim needs one")
 
@@ -87,7 +117,7 @@ def fetch_from_claim(backend: Any, job: FineTuneJob, dest: Path, overwrite: bool
     raw = backend.get_raw(job.name)
     claim, path = pvc_claim(job.status.model.uri) or ("", "")
     name = names.child_name(job.name, f"fetch-{uuid.uuid4().hex[:6]}")
-    manifest = helper_pod(job, raw["metadata"]["uid"], claim, _image(backend, job, raw), name)
+    manifest = helper_pod(job, raw["metadata"]["uid"], claim, _runs(backend, job, raw), name)
     backend._call(f"helper pod {name}", backend.core.create_namespaced_pod, backend.namespace, manifest)
     try:
         _wait_running(backend, name)
@@ -103,10 +133,25 @@ def fetch_from_claim(backend: Any, job: FineTuneJob, dest: Path, overwrite: bool
             pass
 
 
-def _wait_running(backend: Any, name: str) -> None:
+def why_not_started(pod: Any) -> tuple[str, bool]:
+    """(why the helper pod is not running yet, in one line; whether that is final) from a V1Pod."""
+    status = pod.status
+    for container in (status.container_statuses or []) if status else []:
+        waiting = container.state.waiting if container.state else None
+        if waiting and waiting.reason in PULL_FAILURES:
+            return f"{waiting.reason}: {' '.join((waiting.message or '').split())}", True
+    for cond in (status.conditions or []) if status else []:
+        if cond.type == "PodScheduled" and cond.status == "False":
+            text = " ".join((cond.message or "no node fits").split())
+            claim_missing = "persistentvolumeclaim" in text.lower() and "not found" in text.lower()
+            return f"{cond.reason or 'Unschedulable'}: {text}", claim_missing
+    return f"phase {(status.phase if status else None) or 'Pending'}", False
+
+
+def _wait_running(backend: Any, name: str, timeout: float = START_TIMEOUT) -> None:
     from kubernetes import watch
 
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + timeout
     while True:
         pod = backend._call(f"helper pod {name}", backend.core.read_namespaced_pod, name, backend.namespace)
         phase = pod.status.phase if pod.status else None
@@ -114,14 +159,12 @@ def _wait_running(backend: Any, name: str) -> None:
             return
         if phase in ("Failed", "Succeeded"):
             raise ArtifactError(f"the helper pod {name} ended ({phase}) before the copy")
-        for status in (pod.status.container_statuses or []) if pod.status else []:
-            waiting = status.state.waiting if status.state else None
-            if waiting and waiting.reason in ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull",
-                                              "CreateContainerConfigError"):
-                raise ArtifactError(f"the helper pod {name} cannot start: {waiting.reason}: {waiting.message}")
+        why, final = why_not_started(pod)
+        if final:
+            raise ArtifactError(f"the helper pod {name} cannot start: {why}")
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise Timeout(f"the helper pod {name} did not start within {START_TIMEOUT:g}s")
+            raise Timeout(f"the helper pod {name} did not start within {timeout:g}s: {why}")
         watcher = watch.Watch()
         try:
             for _ in watcher.stream(backend.core.list_namespaced_pod, backend.namespace,
