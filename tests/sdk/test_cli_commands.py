@@ -116,3 +116,23 @@ def test_the_cli_shows_an_invalid_stored_job():
     assert wire(job)["spec"] == {"baseModel": {"application": "Xception"}}
     lines = render(explain(job, []))
     assert "  invalid spec: spec.dataset: required field is missing" in lines
+
+
+def test_ctrl_c_is_130_and_one_line(jobs):
+    """A followed log of a job still running (its trainer's pid: this test's own process), interrupted."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    (jobs / ".jobs" / "done" / "pid").write_text(str(os.getpid()))
+    follow = subprocess.Popen([sys.executable, "-c", "from headstart.sdk.cli import main; main()", "logs", "done",
+                               "-f", "--local"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert follow.stdout.readline() == "line 1\n"  # it follows now
+        follow.send_signal(signal.SIGINT)
+        assert follow.wait(timeout=60) == exit_codes.INTERRUPTED
+        assert follow.stderr.read() == "headstart logs: interrupted\n"
+    finally:
+        follow.kill()

@@ -1,8 +1,9 @@
 """`headstart run FILE [--output-uri DIR]`: train a FineTuneJob locally, no cluster.
 
 The trainer (and TensorFlow) is imported only when the command runs, so `headstart --help` stays fast
-and works without the trainer extra. Its exit codes are the CLI's table (headstart.sdk.exit_codes): the
-trainer's own codes (which the operator reads) are said in its one line, and map to 1.
+and works without the trainer extra. Its exit codes are the CLI's table (headstart.sdk.exit_codes): a
+failure is the trainer's one line and exit 1 whatever the trainer's own code (which the operator reads in a
+pod: trainer/README.md), 130 when interrupted.
 """
 
 from __future__ import annotations
