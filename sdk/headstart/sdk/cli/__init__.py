@@ -18,7 +18,7 @@ from .lazy import Commands, LazyGroup
 from .options import Target, cluster_command
 
 #: name -> (module of headstart.sdk.cli, function, the one line `headstart --help` shows for it). The line is
-#: the first of the function's docstring (tests/sdk/test_cli.py holds the two together).
+#: the first of the function's docstring (tests/sdk/test_cli_contract.py holds the two together).
 COMMANDS: Commands = {
     "submit": ("submit", "submit", "Create a FineTuneJob from a manifest."),
     "get": ("get", "get", "Show one FineTuneJob."),
