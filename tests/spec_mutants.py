@@ -2,11 +2,13 @@
 
 Every example manifest is mutated one field at a time: each leaf of the spec's schema (walked from the
 generated CRD, so a new field is mutated without editing this file) is set to boundary values (the
-schema's minimum and maximum, just past them), invalid values (wrong types, empty, too long, unknown
+schema's minimum and maximum, just past them), invalid values (wrong types, among them the ones a lax reader
+would coerce: true for a number, '0.5' for a number, 'yes' or 1 for a boolean; empty, too long, unknown
 enum values) and, for enums, every allowed value. A field the example leaves out is added, with its
 parents filled in minimally. tests/api/test_spec_mutants.py checks that every rejected mutant is
-rejected with a path naming the mutated field; tests/trainer/test_preflight_mutants.py that every accepted
-one passes the trainer's pre-flight.
+rejected with a path naming the mutated field and that every mutant of the wrong JSON type is rejected (as the
+API server's schema does: tests/cluster/test_finetunejob_crd.py sends them there);
+tests/trainer/test_preflight_mutants.py that every accepted one passes the trainer's pre-flight.
 """
 
 from __future__ import annotations
@@ -50,10 +52,29 @@ class Mutant:
     """The mutated field, as validate names it: spec.stages[1].optimizer.momentum."""
     value: Any
     document: dict
+    schema_type: str | None = None
+    """The CRD's type of the mutated field (None where it has none: the splits)."""
 
     @property
     def label(self) -> str:
         return f"{self.example}:{self.path}={self.value!r:.40}"
+
+    @property
+    def mistyped(self) -> bool:
+        """Whether the value is not of the JSON type the CRD gives the field (the API server refuses it)."""
+        return self.value is not None and self.schema_type is not None and \
+            not json_type_matches(self.value, self.schema_type)
+
+
+def json_type_matches(value: Any, schema_type: str) -> bool:
+    """Whether a (YAML-parsed) value is of an OpenAPI type, as the API server sees JSON."""
+    if isinstance(value, bool):
+        return schema_type == "boolean"
+    if isinstance(value, int):
+        return schema_type in ("integer", "number")
+    if isinstance(value, float):
+        return schema_type == "number"
+    return {"string": str, "array": list, "object": dict}.get(schema_type, type(None)) is type(value)
 
 
 def examples() -> list[tuple[str, dict]]:
@@ -85,9 +106,9 @@ def _values(schema: dict, current: Any) -> list[Any]:
     if "enum" in schema:
         return [*schema["enum"], "Bogus", "", 3]
     if kind == "boolean":
-        return [True, False, "yes", 1]
+        return [True, False, "yes", "true", 1]
     if kind in ("integer", "number"):
-        values: list[Any] = [0, -1, "x", None]
+        values: list[Any] = [0, -1, "x", "1", True, None]
         step = 1 if kind == "integer" else 1e-6
         if "minimum" in schema:
             low = schema["minimum"]
@@ -95,11 +116,11 @@ def _values(schema: dict, current: Any) -> list[Any]:
         if "maximum" in schema:
             high = schema["maximum"]
             values += [high, high + step, high - step]
-        values += [1.5] if kind == "integer" else [1, 0.5, 1e9]
+        values += [1.5] if kind == "integer" else [1, 0.5, "0.5", 1e9]
         return values
     if kind == "string":
         longest = schema.get("maxLength", 300)
-        values = ["", " ", "x" * (longest + 1), "Not_A-Name", "ok-name", 7, None]
+        values = ["", " ", "x" * (longest + 1), "Not_A-Name", "ok-name", 7, True, None]
         if isinstance(current, str):
             values += [current.upper(), current + " "]
         return values
@@ -172,7 +193,7 @@ def generate() -> list[Mutant]:
                 key = repr((name, format_path(path), value))
                 if key not in seen:
                     seen.add(key)
-                    out.append(Mutant(name, format_path(path), value, mutant))
+                    out.append(Mutant(name, format_path(path), value, mutant, schema.get("type")))
     return out
 
 

@@ -31,3 +31,20 @@ def test_every_rejected_mutant_names_the_mutated_field():
         if not any(names_field(p.path, p.message, mutant.path) for p in errors):
             unnamed.append(f"{mutant.label}: {[p.render() for p in errors]}")
     assert not unnamed, f"{len(unnamed)} mutants rejected without naming the field:\n" + "\n".join(unnamed[:30])
+
+
+def test_every_mistyped_mutant_is_rejected_naming_the_field():
+    """No coercion where the CRD has a type: `epochs: true`, `learningRate: '0.5'`, `xla: 'yes'`, `image: 7`
+    are refused by the API server's schema, so validate refuses them too."""
+    mistyped = [m for m in generate() if m.mistyped]
+    assert len(mistyped) >= 300 and {type(m.value) for m in mistyped} >= {bool, int, float, str}
+    accepted, unnamed = [], []
+    for mutant in mistyped:
+        job, problems = check_document(mutant.document)
+        errors = [p for p in problems if p.severity == "error"]
+        if job is not None and not errors:
+            accepted.append(mutant.label)
+        elif not any(p.path == mutant.path and p.message.startswith("must be ") for p in errors):
+            unnamed.append(f"{mutant.label}: {[p.render() for p in errors]}")
+    assert not accepted, f"{len(accepted)} mistyped mutants accepted:\n" + "\n".join(accepted[:30])
+    assert not unnamed, f"{len(unnamed)} mistyped mutants not said as a type error:\n" + "\n".join(unnamed[:30])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,3 +107,72 @@ def test_json_output_for_a_file_that_cannot_be_read(cli):
     assert records[0] == {"file": "no/such/file.yaml", "valid": False,
                           "problems": [{"path": "", "severity": "error", "message": "no such file"}]}
     assert records[1]["problems"][0]["message"].startswith("line 5, column 2: malformed YAML: ")
+
+
+def test_read_as_the_api_server_reads_it(cli, tmp_path):
+    """No coercion where the CRD has a type; a whole float is an integer (JSON has one number type); a date-like
+    label stays the string kubectl sends; a key given twice, or bytes that are not UTF-8, are refused in one line
+    naming where."""
+    text = (REPO / "examples" / "flowers-xception.yaml").read_text()
+    cases = {
+        "bool.yaml": (text.replace("epochs: 10", "epochs: true"),
+                      ["bool.yaml[0]: spec.stages[1].epochs: must be an integer (got True)"]),
+        "string.yaml": (text.replace("learningRate: 0.01", "learningRate: '0.01'"),
+                        ["string.yaml[0]: spec.stages[1].optimizer.learningRate: must be a number (got '0.01')"]),
+        "yes.yaml": (text.replace("  resources:", "  runtime: {xla: 'yes'}\n  resources:"),
+                     ["yes.yaml[0]: spec.runtime.xla: must be true or false (got 'yes')"]),
+        "half.yaml": (text.replace("epochs: 10", "epochs: 10.5"),
+                      ["half.yaml[0]: spec.stages[1].epochs: must be an integer (got 10.5)"]),
+        "whole.yaml": (text.replace("epochs: 10", "epochs: 10.0"), []),
+        "dated.yaml": (text.replace("  name: flowers-xception",
+                                    "  name: flowers-xception\n  labels: {since: 2026-11-28}"), []),
+        "twice.yaml": (text + "---\n" + text.replace("batchSize: 32", "batchSize: 32\n    batchSize: 8"),
+                       ["twice.yaml: line 59, column 5: duplicate key 'batchSize' (first at line 58)"]),
+    }
+    for name, (body, expected) in cases.items():
+        (tmp_path / name).write_text(body)
+        proc = cli("validate", "-q", name, cwd=tmp_path)
+        assert proc.stdout.splitlines() == expected, (name, proc.stdout, proc.stderr)
+        assert proc.returncode == (1 if expected else 0), name
+    from headstart.api import load_job
+
+    assert load_job(str(tmp_path / "dated.yaml")).metadata.labels == {"since": "2026-11-28"}
+    assert load_job(str(tmp_path / "whole.yaml")).spec.stages[1].epochs == 10
+
+
+def test_bytes_that_are_not_utf8_are_one_line_from_a_file_or_stdin(cli, tmp_path):
+    body = (REPO / "examples" / "flowers-xception.yaml").read_bytes().replace(b"name: flowers-xception",
+                                                                              b"name: flowers-xception # caf\xe9")
+    (tmp_path / "latin1.yaml").write_bytes(body)
+    proc = cli("validate", "-q", "latin1.yaml", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stdout == "latin1.yaml: not UTF-8 text: byte 0xe9 at line 7, column 31 (save the file as UTF-8)\n"
+    piped = subprocess.run([sys.executable, "-c", "from headstart.sdk.cli import main; main()", "validate", "-q",
+                            "-"], input=body, capture_output=True, cwd=REPO, timeout=120)
+    assert piped.returncode == 1 and piped.stdout.decode().startswith("<stdin>: not UTF-8 text: byte 0xe9 at line 7")
+    _no_traceback(proc)
+
+
+def test_a_gitops_folder_skips_other_kinds_with_a_note_and_recursive_walks_it(cli, tmp_path):
+    proc = cli("validate", "examples/quickstart/cluster/")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "examples/quickstart/cluster/storage.yaml[1]: skipped: v1 PersistentVolumeClaim is not a FineTuneJob" \
+        in proc.stderr
+    assert proc.stderr.strip().endswith("4 file(s), 3 FineTuneJob(s): all valid, 2 skipped")
+    flat = cli("validate", "examples/")
+    walked = cli("validate", "-R", "examples/")
+    assert flat.returncode == walked.returncode == 0, walked.stderr
+    assert "quickstart" not in flat.stderr and "examples/quickstart/cluster/storage.yaml[0]: skipped" in walked.stderr
+    assert walked.stderr.strip().endswith("11 file(s), 10 FineTuneJob(s): all valid, 3 with warnings, 2 skipped")
+    records = json.loads(cli("validate", "-o", "json", "examples/quickstart/cluster/storage.yaml",
+                             "examples/flowers-xception.yaml").stdout)
+    assert records[0] == {"file": "examples/quickstart/cluster/storage.yaml", "index": 0,
+                          "skipped": "v1 PersistentVolume", "valid": True, "problems": []}
+    # a kind meant as ours is checked, not skipped; a folder of other kinds only has nothing to validate
+    (tmp_path / "typo.yaml").write_text("apiVersion: v1\nkind: FinetuneJob\nmetadata: {name: x}\nspec: {}\n")
+    typo = cli("validate", "-q", "typo.yaml", cwd=tmp_path)
+    assert typo.returncode == 1 and typo.stdout.startswith("typo.yaml[0]: apiVersion: must be headstart.dev/v1alpha1")
+    (tmp_path / "only").mkdir()
+    (tmp_path / "only" / "pvc.yaml").write_text("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: m}\n")
+    only = cli("validate", "only/", cwd=tmp_path)
+    assert only.returncode == 2 and only.stderr.strip().endswith("headstart validate: no FineTuneJob in only/")

@@ -49,13 +49,16 @@ def test_every_example_is_accepted_and_stored_without_defaults(ftj_crd, kubectl,
 
 INVALID = REPO / "tests" / "fixtures" / "invalid"
 #: Invalid manifests the API server cannot refuse, and why: the models (validate, the operator, the trainer)
-#: refuse them. The splits take a string or a number, which a structural schema cannot type, so CEL cannot
-#: see them (the API server says "undefined field" to a rule that reads them).
+#: refuse them (a duplicated key, bytes that are not UTF-8: validate, which reads the text). The splits take a
+#: string or a number, which a structural schema cannot type, so CEL cannot see them (the API server says
+#: "undefined field" to a rule that reads them).
 MODELS_ONLY = {
     "image-folder-string-split.yaml": "splits are untyped for CEL",
     "image-folder-fractions-too-large.yaml": "splits are untyped for CEL",
     "bad-tfds-split.yaml": "splits are untyped for CEL",
     "early-stopping-without-validation.yaml": "splits are untyped for CEL",
+    "duplicate-key.yaml": "kubectl's YAML reading keeps the last of a key given twice: the server sees one",
+    "not-utf8.yaml": "kubectl sends a byte that is not UTF-8 as U+FFFD: the server stores 'caf\ufffd photos'",
 }
 EXPECTED = {}
 for _line in (REPO / "tests" / "fixtures" / "invalid.expected").read_text().splitlines():
@@ -66,6 +69,47 @@ def _server_path(line: str) -> str:
     """The field path of a `headstart validate` line, as the API server writes it."""
     rest = line.split(": ", 1)[1]
     return rest.split(": ", 1)[0] if rest.startswith(("spec", "metadata")) else ""
+
+
+def test_the_server_refuses_every_mistyped_mutant_as_validate_does(ftj_crd, namespace):
+    """`headstart validate` coerces nothing where the CRD has a type; neither does the API server. One mutant
+    per field and kind of wrong value (true, '1', 1.5, 7, 'yes'...), sent as a dry run."""
+    from spec_mutants import generate
+
+    chosen = {}
+    for mutant in generate():
+        if mutant.mistyped:
+            chosen.setdefault((mutant.path, type(mutant.value), repr(mutant.value)[:3]), mutant)
+    assert len(chosen) >= 100
+    accepted = []
+    for mutant in chosen.values():
+        body = copy.deepcopy(mutant.document)
+        body["metadata"] = {"name": "mistyped"}
+        try:
+            ftj_crd.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body, dry_run="All")
+        except client.ApiException as exc:
+            assert exc.status == 422 and mutant.path.split(".")[-1].split("[")[0] in exc.body, \
+                (mutant.label, exc.status, exc.body)
+            continue
+        accepted.append(mutant.label)
+    assert not accepted, f"the API server accepted {len(accepted)} mistyped mutants:\n" + "\n".join(accepted[:20])
+
+
+def test_a_whole_float_is_an_integer_for_both(ftj_crd, namespace):
+    """JSON has one number type: 10.0 is an integer to the API server, and to validate; 10.5 to neither."""
+    from headstart.api import check_document
+
+    for epochs, accepted in ((10.0, True), (10.5, False)):
+        body = copy.deepcopy(SEED)
+        body["metadata"] = {"name": "whole"}
+        body["spec"]["stages"][1]["epochs"] = epochs
+        assert (check_document(body)[0] is not None) is accepted, epochs
+        try:
+            ftj_crd.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body, dry_run="All")
+        except client.ApiException as exc:
+            assert not accepted and exc.status == 422 and "epochs" in exc.body, (epochs, exc.body)
+        else:
+            assert accepted, f"the API server accepted epochs: {epochs}"
 
 
 @pytest.mark.parametrize("fixture", sorted(p.name for p in INVALID.glob("*.yaml")))

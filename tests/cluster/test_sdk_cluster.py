@@ -14,7 +14,7 @@ from operator_support import finish_pod, job_manifest, service_account_token, to
 from typer.testing import CliRunner
 
 from headstart.api.exitcodes import ExitCode
-from headstart.sdk import Client, JobFailed, NotFound, Timeout
+from headstart.sdk import Client, InvalidStoredJob, JobFailed, NotFound, Timeout
 from headstart.sdk.cli import app
 
 
@@ -45,6 +45,8 @@ def test_submit_get_list_and_delete_through_the_cli(operator, cli, tmp_path, nam
     assert got["status"]["phase"] == "Pending" and got["status"]["trainingJob"] == "pets"
     table = cli("list").stdout.splitlines()
     assert table[0].split()[:3] == ["NAME", "PHASE", "REASON"] and table[-1].split()[:2] == ["pets", "Pending"]
+    before = CliRunner().invoke(app, ["-n", namespace, "--kubeconfig", str(kubeconfig), "get", "pets", "-o", "name"])
+    assert before.stdout == "finetunejob.headstart.dev/pets\n", before.output  # the options before the command
     everywhere = CliRunner().invoke(app, ["list", "-A", "--kubeconfig", str(kubeconfig), "-o", "yaml"])
     assert everywhere.exit_code == 0
     assert any(item["metadata"]["namespace"] == namespace for item in yaml.safe_load(everywhere.stdout)["items"])
@@ -130,7 +132,9 @@ def test_errors_a_user_meets(operator, kubectl, kubeconfig, namespace, new_names
     dead["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"
     (tmp_path / "dead").write_text(yaml.safe_dump(dead))
     result = runner.invoke(app, ["list", "--kubeconfig", str(tmp_path / "dead")])
-    assert result.exit_code == 1 and "cannot reach the API server" in result.stderr
+    assert result.exit_code == 1 and result.stderr == (
+        "headstart list: the connection to the server 127.0.0.1:1 was refused - did you specify the right host or "
+        "port?\n")
     # no kubeconfig at all
     result = runner.invoke(app, ["get", "x", "--kubeconfig", str(tmp_path / "nothing")])
     assert result.exit_code == 1 and "no kubeconfig at" in result.stderr
@@ -215,3 +219,27 @@ def test_a_wait_from_a_version_the_server_no_longer_has_lists_again(operator, ku
     client.backend.get_raw = first_too_old
     job = client.wait(name, phases={"Pending"}, timeout=60)
     assert job.status.phase.value == "Pending" and len(calls) == 2  # listed again after the 410
+
+
+def test_a_stored_spec_the_models_refuse_is_an_explicit_invalid_result(operator, kubectl, kubeconfig, namespace,
+                                                                       cli):
+    """The API server cannot type the splits (a string or a number), so it stores this job; the SDK says what
+    is wrong with it instead of handing out a half-typed FineTuneJob, and every command still shows it."""
+    doc = job_manifest("half")
+    doc["spec"]["dataset"]["splits"] = {"validation": "train[80%:]"}  # an image folder takes fractions
+    assert kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(doc), check=False).returncode == 0
+    client = Client(namespace=namespace, kubeconfig=kubeconfig)
+    job = client.get("half")
+    assert isinstance(job, InvalidStoredJob)
+    assert job.problems == ("spec.dataset.splits.validation: for an image folder, a fraction from 0 to below 1",)
+    assert job.spec["dataset"]["splits"] == {"validation": "train[80%:]"} and job.metadata.uid
+    with pytest.raises(JobFailed) as failed:  # the operator refuses it too
+        client.wait("half", timeout=60)
+    assert failed.value.reason == "InvalidSpec"
+    listed = cli("list", "-o", "wide")
+    assert listed.exit_code == 0 and listed.stdout.splitlines()[-1].split()[:3] == ["half", "Failed", "InvalidSpec"]
+    shown = yaml.safe_load(cli("get", "half", "-o", "yaml").stdout)
+    assert shown["spec"]["dataset"]["splits"] == {"validation": "train[80%:]"}
+    why = cli("why", "half")
+    assert "  invalid spec: spec.dataset.splits.validation: for an image folder" in why.stdout, why.output
+    assert cli("delete", "half").exit_code == 0

@@ -108,7 +108,7 @@ def test_the_story_as_a_user_tells_it(reachable_operator, node, trainer_image, h
         return result
 
     created = runner.invoke(app, ["init", "digits", "--base", "pvc://work/base.keras", "--dataset",
-                                  "pvc://work/data/target", "--output", "pvc://work/models/digits", "--gpus", "0",
+                                  "pvc://work/data/target", "--output-uri", "pvc://work/models/digits", "--gpus", "0",
                                   "--head-epochs", "2", "--finetune-epochs", "1", "-f", str(tmp_path / "job.yaml")])
     assert created.exit_code == 0, created.output
     doc = yaml.safe_load((tmp_path / "job.yaml").read_text())

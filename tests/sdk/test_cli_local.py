@@ -16,7 +16,7 @@ runner = CliRunner()
 
 
 def test_init_writes_a_manifest_that_validates(tmp_path):
-    result = runner.invoke(app, ["init", "flowers", "--dataset", "tfds:tf_flowers", "--output", "pvc://models/f",
+    result = runner.invoke(app, ["init", "flowers", "--dataset", "tfds:tf_flowers", "--output-uri", "pvc://models/f",
                                  "--gpus", "2", "--finetune-epochs", "4"])
     assert result.exit_code == 0, result.output
     doc = yaml.safe_load(result.stdout)
@@ -26,26 +26,62 @@ def test_init_writes_a_manifest_that_validates(tmp_path):
     assert [s.train_base for s in job.spec.stages] == ["none", "all"] and job.spec.stages[1].epochs == 4
     assert job.spec.stages[1].optimizer.learning_rate < job.spec.stages[0].optimizer.learning_rate
     target = tmp_path / "flowers.yaml"
-    assert runner.invoke(app, ["init", "f", "-d", "/data/photos", "-o", "s3://b/m", "-f", str(target)]).exit_code == 0
+    made = ["init", "f", "-d", "/data/photos", "--output-uri", "s3://b/m", "-f", str(target)]
+    assert runner.invoke(app, made).exit_code == 0
     assert check_document(yaml.safe_load(target.read_text()))[0].spec.dataset.image_folder.uri == "/data/photos"
-    again = runner.invoke(app, ["init", "f", "-d", "/data/photos", "-o", "s3://b/m", "-f", str(target)])
+    again = runner.invoke(app, made)
     assert again.exit_code == 2 and "exists" in again.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["flowers.yaml"]  # no temporary file left
 
 
+def test_init_writes_the_classic_recipe_from_flags():
+    result = runner.invoke(app, [
+        "init", "flowers", "-d", "tfds:tf_flowers", "--output-uri", "pvc://models/f",
+        "--head-epochs", "5", "--head-optimizer", "SGD", "--head-learning-rate", "0.2", "--head-momentum", "0.9",
+        "--finetune-epochs", "10", "--finetune-optimizer", "SGD", "--finetune-learning-rate", "0.01",
+        "--finetune-momentum", "0.9", "--finetune-train-base", "top:20"])
+    assert result.exit_code == 0, result.output
+    job, problems = check_document(yaml.safe_load(result.stdout))
+    assert job is not None and not problems, problems
+    head, tune = job.spec.stages
+    assert (head.train_base, head.epochs, head.optimizer.type, head.optimizer.learning_rate,
+            head.optimizer.momentum) == ("none", 5, "SGD", 0.2, 0.9)
+    assert (tune.train_base, tune.epochs, tune.optimizer.type, tune.optimizer.learning_rate,
+            tune.optimizer.momentum) == ("top:20", 10, "SGD", 0.01, 0.9)
+    only_head = runner.invoke(app, ["init", "x", "-d", "tfds:mnist", "--output-uri", "s3://b/m",
+                                    "--finetune-epochs", "0"])
+    assert [s["name"] for s in yaml.safe_load(only_head.stdout)["spec"]["stages"]] == ["head"]
+
+
 def test_init_refuses_bad_flags_naming_the_flag_and_writes_nothing(tmp_path):
     cases = [
-        (["--output", "ftp://x/y"], "--output (spec.output.uri): unsupported scheme 'ftp'"),
-        (["--output", "s3://b/m", "-a", "Xceptoin"], "--application (spec.baseModel.application): unknown "
-                                                      "application 'Xceptoin' (did you mean 'Xception'?)"),
-        (["--output", "s3://b/m", "--gpus", "99"], "--gpus (spec.resources.gpus): must be at most 16"),
-        (["--output", "s3://b/m", "-a", "Xception", "--base", "s3://b/base.keras"], "give one of --application"),
+        (["--output-uri", "ftp://x/y"], "headstart init: --output-uri: unsupported scheme 'ftp'"),
+        (["-a", "Xceptoin"], "headstart init: --application: unknown application 'Xceptoin' (did you mean "
+                             "'Xception'?)"),
+        (["--gpus", "99"], "headstart init: --gpus must be at most 16"),
+        (["--head-epochs", "0"], "headstart init: --head-epochs must be greater than 0"),
+        (["--finetune-learning-rate", "-1"], "headstart init: --finetune-learning-rate must be greater than 0"),
+        (["--head-momentum", "0.9"], "headstart init: --head-momentum: optimizer type Adam takes no momentum"),
+        (["--finetune-train-base", "some"], "headstart init: --finetune-train-base must be none, all, top:N or "
+                                            "from:LAYER (got 'some')"),
+        (["--head-optimizer", "Adagrad"], "headstart init: --head-optimizer must be one of 'SGD', 'Adam', "
+                                          "'AdamW' or 'RMSprop' (got 'Adagrad')"),
+        (["-a", "Xception", "--base", "s3://b/base.keras"], "give one of --application"),
     ]
     for flags, said in cases:
-        result = runner.invoke(app, ["init", "x", "-d", "tfds:mnist", *flags, "-f", str(tmp_path / "x.yaml")])
+        result = runner.invoke(app, ["init", "x", "-d", "tfds:mnist", "--output-uri", "s3://b/m", *flags,
+                                     "-f", str(tmp_path / "x.yaml")])
         assert result.exit_code == 2, result.output
         assert said in result.output, result.output
+        assert "spec." not in result.output  # the flag, not the field
     assert not list(tmp_path.iterdir())
+
+
+def test_init_warns_naming_the_flag_and_still_writes():
+    result = runner.invoke(app, ["init", "x", "-d", "tfds:mnist", "--output-uri", "s3://b/m",
+                                 "--finetune-learning-rate", "0.01"])
+    assert result.exit_code == 0 and yaml.safe_load(result.stdout)["metadata"]["name"] == "x"
+    assert result.stderr.startswith("headstart init: warning: --finetune-learning-rate: fine-tuning stage ")
 
 
 def test_shell_completion_is_offered():
@@ -72,15 +108,25 @@ def test_local_jobs_through_the_same_commands(tiny_base, colour_folder, tmp_path
                    dataset={"imageFolder": {"uri": str(colour_folder)}, "splits": {"validation": 0.25},
                             "batchSize": 8})
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(doc))
-    result = runner.invoke(app, ["submit", "-f", "job.yaml", "--local", "--wait", "--timeout", "600"])
+    result = runner.invoke(app, ["submit", "-f", "job.yaml", "--local"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("colours Succeeded")
+    assert result.stdout == "colours\n"
+    assert result.stderr.splitlines() == [
+        "finetunejob/colours created",
+        "a background trainer runs it here (its record: headstart-runs/.jobs/colours/); follow it with `headstart "
+        "watch colours --local` or `headstart logs colours -f --local`, stop it with `headstart suspend colours "
+        "--local` or `headstart delete colours --local`"]
+    watched = runner.invoke(app, ["watch", "colours", "--local", "--timeout", "600"])
+    assert watched.exit_code == 0, watched.output
+    assert watched.stdout.startswith("colours Succeeded")
     listed = runner.invoke(app, ["list", "--local"])
     assert listed.stdout.splitlines()[-1].split()[:2] == ["colours", "Succeeded"]
     why = runner.invoke(app, ["why", "colours", "--local"])
     assert why.stdout.startswith("colours is Succeeded (done: the model is written)")
     logs = runner.invoke(app, ["logs", "colours", "--local"])
     assert "stage 1 head epoch 2/2" in logs.stdout
+    noise = ("absl::InitializeLog", "cuInit", "cudart_stub", "E0000", "I0000")  # as quiet as `headstart run`
+    assert not [line for line in logs.stdout.splitlines() if any(n in line for n in noise)], logs.stdout
     fetched = runner.invoke(app, ["fetch", "colours", "--local", "--to", "model"])
     assert fetched.exit_code == 0 and (tmp_path / "model" / "model.keras").is_file()
     missing = runner.invoke(app, ["get", "nobody", "--local"])

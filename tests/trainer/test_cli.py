@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from trainer_support import job_dict, write_job_file
 
-from headstart.api.exitcodes import ExitCode
+from headstart.sdk.exit_codes import FAILED
 
 ONE_EPOCH = [{"name": "head", "epochs": 1, "optimizer": {"type": "Adam", "learningRate": 0.01}}]
 
@@ -40,7 +40,7 @@ def test_headstart_run_trains_into_headstart_runs_and_resolves_from_job(cli, tin
     child = write_job_file(tmp_path / "child.yaml", job_dict(
         "child", base={"fromJob": "parent"}, dataset=dataset, stages=ONE_EPOCH,
         output={"uri": "s3://bucket/child", "formats": ["keras"]}))
-    result = cli(str(child), "--output", str(tmp_path / "elsewhere"))
+    result = cli(str(child), "--output-uri", str(tmp_path / "elsewhere"))
     assert result.exit_code == 0, result.output
     assert (tmp_path / "elsewhere" / "manifest.json").exists()
 
@@ -63,7 +63,7 @@ def test_headstart_run_missing_dataset_is_one_line(cli, tiny_model_uri, tmp_path
     monkeypatch.chdir(tmp_path)
     job = job_dict("nodata", base={"uri": tiny_model_uri}, dataset={"imageFolder": {"uri": str(tmp_path / "no")}})
     result = cli(str(write_job_file(tmp_path / "job.yaml", job)))
-    assert result.exit_code == ExitCode.DATASET  # permanent: a training Job would not retry it
+    assert result.exit_code == FAILED  # the CLI's table: the trainer's own code (11) is the operator's business
     line = one_line_failure(result)
     assert line.startswith("error: dataset.imageFolder: no folder at")
 
@@ -89,9 +89,9 @@ def test_a_local_run_hides_tensorflows_start_up_lines_unless_verbose(tiny_model_
             [sys.executable, "-c", "from headstart.sdk.cli import main; main()", "run", str(job), *flags],
             capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
 
-    quiet = run("--output", str(tmp_path / "quiet"))
+    quiet = run("--output-uri", str(tmp_path / "quiet"))
     assert quiet.returncode == 0, quiet.stderr[-2000:]
     assert not [line for line in quiet.stderr.splitlines() if any(n in line for n in START_UP_NOISE)], quiet.stderr
-    verbose = run("--output", str(tmp_path / "verbose"), "--verbose")
+    verbose = run("--output-uri", str(tmp_path / "verbose"), "--verbose")
     assert verbose.returncode == 0, verbose.stderr[-2000:]
     assert any(noise in verbose.stderr for noise in START_UP_NOISE), verbose.stderr  # they exist; now shown

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import math
 from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import Problem, problems_from
+from .errors import Problem, format_path, problems_from
 from .job import API_VERSION, KIND, FineTuneJob
 from .uris import scheme_of
 
@@ -32,8 +35,41 @@ def fields_at(loc: tuple[Any, ...]) -> list[str]:
     return sorted({f.alias or n for m in models for n, f in m.model_fields.items()})
 
 
+def _not_json(value: Any, path: tuple[Any, ...] = ()) -> list[Problem]:
+    """Values a manifest cannot carry to the API server (it speaks JSON): NaN, infinities, bytes, sets."""
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in _not_json(item, (*path, str(key)))]
+    if isinstance(value, list):
+        return [p for index, item in enumerate(value) for p in _not_json(item, (*path, index))]
+    if isinstance(value, float) and not math.isfinite(value):
+        return [Problem(format_path(path), f"must be a finite number (got {value!r})")]
+    if value is None or isinstance(value, (str, int, float, dt.date)):  # a date (from Python): its ISO string
+        return []
+    return [Problem(format_path(path), f"a {type(value).__name__} value has no JSON form (got {value!r:.40})")]
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def _whole_numbers(value: Any) -> Any:
+    """Whole floats as integers: the API server takes 1.0 for an integer field, as JSON has one number type
+    (a float field takes them either way)."""
+    if isinstance(value, dict):
+        return {key: _whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(item) for item in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
 def check_document(doc: Any) -> tuple[FineTuneJob | None, list[Problem]]:
-    """Validate one parsed YAML/JSON document. Returns the job (None if invalid) and all problems."""
+    """Validate one parsed YAML/JSON document as the API server reads it: every value of the JSON type its
+    field has (strict: no string read as a number, no true read as 1), then the models' rules. Returns the
+    job (None if invalid) and all problems."""
     if not isinstance(doc, dict):
         return None, [Problem("", f"a manifest must be a mapping (got {type(doc).__name__})")]
     head: list[Problem] = []
@@ -43,8 +79,11 @@ def check_document(doc: Any) -> tuple[FineTuneJob | None, list[Problem]]:
         head.append(Problem("kind", f"must be {KIND} (got {doc.get('kind')!r})"))
     if head:
         return None, head
-    try:
-        job = FineTuneJob.model_validate(doc)
+    unsendable = _not_json(doc)
+    if unsendable:
+        return None, unsendable
+    try:  # through JSON, strictly: JSON's types are the CRD's; timestamps (metadata, status) are its strings
+        job = FineTuneJob.model_validate_json(json.dumps(_whole_numbers(doc), default=_as_json), strict=True)
     except ValidationError as exc:
         return None, problems_from(exc, fields_at)
     return job, warnings_for(job)

@@ -137,4 +137,23 @@ class FineTuneJob(ApiModel):
 
     @property
     def name(self) -> str:
+        """The job's name (metadata.name)."""
         return self.metadata.name
+
+    def __repr__(self) -> str:  # a notebook shows this: who it is and where it stands, not every field
+        status = self.status
+        parts = [f"name={self.name!r}"]
+        if self.metadata.namespace:
+            parts.append(f"namespace={self.metadata.namespace!r}")
+        if status is not None and status.phase is not None:
+            parts.append(f"phase={status.phase.value!r}")
+            parts += [f"reason={status.reason!r}"] if status.reason else []
+            if status.stage:
+                epoch = f" epoch {status.epoch}/{status.epochs}" if status.epoch is not None else ""
+                parts.append(f"stage={status.stage + epoch!r}")
+            if status.model is not None:
+                parts.append(f"model={status.model.uri!r}")
+        parts.append(f"stages={[s.name for s in self.spec.stages]!r}")
+        return f"FineTuneJob({', '.join(parts)})"
+
+    __str__ = __repr__

@@ -1,17 +1,23 @@
-"""Reading FineTuneJob manifests from YAML or JSON files (several documents per file allowed)."""
+"""Reading FineTuneJob manifests from YAML or JSON files (several documents per file allowed).
+
+Read as the API server would see them: UTF-8 text, a key given twice refused, and every value of the JSON
+type the CRD gives it (no coercion: ``epochs: true`` and ``learningRate: '0.2'`` are errors).
+"""
 
 from __future__ import annotations
 
+import difflib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from .checks import check_document
 from .errors import Problem
-from .job import FineTuneJob
+from .job import GROUP, KIND, FineTuneJob
+from .yaml_reading import decode_utf8, load_all, yaml_problem
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -24,6 +30,8 @@ class Document:
     index: int
     job: FineTuneJob | None = None
     problems: list[Problem] = field(default_factory=list)
+    skipped: str | None = None
+    """A document of another kind, left alone: its 'apiVersion kind' (e.g. 'v1 PersistentVolumeClaim')."""
 
     @property
     def ok(self) -> bool:
@@ -41,22 +49,32 @@ class ManifestError(Exception):
         super().__init__("\n".join(lines))
 
 
-def _yaml_problem(source: str, exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return f"{source}: {where}malformed YAML: {problem}"
+def other_kind(doc: Any) -> str | None:
+    """'apiVersion kind' of a document that is plainly some other Kubernetes object (a PVC, a Kustomization),
+    None for a FineTuneJob or anything that may be meant as one (no kind, Headstart's group, a kind close to
+    FineTuneJob): those are checked, so a typo is an error, not a skip."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("kind"), str) or not doc["kind"]:
+        return None
+    kind, api_version = doc["kind"], str(doc.get("apiVersion") or "")
+    if api_version.split("/")[0] == GROUP or difflib.SequenceMatcher(None, kind.lower(), KIND.lower()).ratio() > 0.8:
+        return None
+    return f"{api_version} {kind}".strip()
 
 
-def parse_text(text: str, source: str) -> list[Document]:
-    """Parse and check every non-empty document of a YAML/JSON text."""
+def parse_text(text: str, source: str, other_kinds: Literal["check", "skip"] = "check") -> list[Document]:
+    """Parse and check every non-empty document of a YAML/JSON text. ``other_kinds="skip"`` leaves documents
+    of other kinds unchecked (``Document.skipped``)."""
     try:
-        raw: list[Any] = list(yaml.safe_load_all(text))
+        raw: list[Any] = load_all(text)
     except yaml.YAMLError as exc:
-        raise ManifestError([_yaml_problem(source, exc)]) from exc
+        raise ManifestError([yaml_problem(source, exc)]) from exc
     docs = []
     for index, item in enumerate(raw):
         if item is None:
+            continue
+        skipped = other_kind(item) if other_kinds == "skip" else None
+        if skipped is not None:
+            docs.append(Document(source, index, skipped=skipped))
             continue
         job, problems = check_document(item)
         docs.append(Document(source, index, job, problems))
@@ -66,27 +84,37 @@ def parse_text(text: str, source: str) -> list[Document]:
 
 
 def read_source(path: str) -> str:
-    """The text of a file, or of standard input for '-'."""
-    if path == "-":
-        return sys.stdin.read()
-    p = Path(path)
-    if p.is_dir():
-        raise ManifestError([f"{path}: is a directory"])
+    """The text of a file, or of standard input for '-'; ManifestError when it cannot be read or is not
+    UTF-8."""
+    source = "<stdin>" if path == "-" else path
     try:
-        return p.read_text(encoding="utf-8")
+        if path == "-":
+            stream = getattr(sys.stdin, "buffer", None)
+            data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+        else:
+            p = Path(path)
+            if p.is_dir():
+                raise ManifestError([f"{path}: is a directory"])
+            data = p.read_bytes()
+        return decode_utf8(data, source)
     except FileNotFoundError as exc:
         raise ManifestError([f"{path}: no such file"]) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError([f"{path}: cannot read: {exc}"]) from exc
+    except OSError as exc:
+        raise ManifestError([f"{source}: cannot read: {exc.strerror or exc}"]) from exc
+    except ValueError as exc:
+        raise ManifestError([str(exc)]) from exc
 
 
-def expand_paths(paths: list[str]) -> list[str]:
-    """Files as given; a directory stands for its manifest files (sorted, not recursive)."""
+def expand_paths(paths: list[str], recursive: bool = False) -> list[str]:
+    """Files as given; a directory stands for its manifest files (sorted; with ``recursive``, those of its
+    subfolders too, hidden ones left out)."""
     out: list[str] = []
     for path in paths:
         p = Path(path)
         if path != "-" and p.is_dir():
-            out.extend(str(f) for f in sorted(p.iterdir()) if f.suffix in MANIFEST_SUFFIXES and f.is_file())
+            found = p.rglob("*") if recursive else p.iterdir()
+            out.extend(str(f) for f in sorted(found) if f.suffix in MANIFEST_SUFFIXES and f.is_file()
+                       and not any(part.startswith(".") for part in f.relative_to(p).parts))
         else:
             out.append(path)
     return out

@@ -1,9 +1,10 @@
-"""The Headstart SDK: ``Client`` (cluster or local backend), its exceptions, and the `headstart` command line
-(``headstart.sdk.cli``). Importing this package imports neither the kubernetes client nor TensorFlow."""
+"""The Headstart SDK: ``Client`` (cluster or local backend), its results and exceptions, and the `headstart`
+command line (``headstart.sdk.cli``). Importing this package imports neither the kubernetes client nor
+TensorFlow (``Client`` and the results load the API models on first use)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from .errors import (
     AlreadyExists,
@@ -18,23 +19,25 @@ from .errors import (
     Timeout,
 )
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:  # for type checkers and editors; at run time they load on first use
+    from .backend import Backend
     from .client import Client
-    from .results import JobEvent
+    from .results import InvalidStoredJob, JobEvent
 
 __all__ = [
-    "AlreadyExists", "ArtifactError", "Client", "ClusterUnreachable", "CrdNotInstalled", "Forbidden",
-    "HeadstartError", "InvalidJob", "JobEvent", "JobFailed", "NotFound", "Timeout",
+    "AlreadyExists", "ArtifactError", "Backend", "Client", "ClusterUnreachable", "CrdNotInstalled", "Forbidden",
+    "HeadstartError", "InvalidJob", "InvalidStoredJob", "JobEvent", "JobFailed", "NotFound", "Timeout",
 ]
+_LAZY = {"Client": ".client", "JobEvent": ".results", "InvalidStoredJob": ".results", "Backend": ".backend"}
 
 
-def __getattr__(name: str) -> Any:
-    if name == "Client":
-        from .client import Client
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from importlib import import_module
 
-        return Client
-    if name == "JobEvent":
-        from .results import JobEvent
-
-        return JobEvent
+        return getattr(import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'headstart.sdk' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -4,7 +4,7 @@
 
     client = Client(namespace="team-a")            # the cluster of the current kubeconfig context
     name = client.submit("job.yaml")
-    job = client.wait(name, timeout=3600, callback=lambda j: print(j.status.phase))
+    job = client.wait(name, timeout=3600, callback=lambda j: print(j.status.phase.value))
     client.fetch(name, "models/flowers")
 
     local = Client(backend="local")                # the same calls, trained here (./headstart-runs)
@@ -15,22 +15,37 @@ the kubeconfig when the Client is made (no network call until the first method).
 
 from __future__ import annotations
 
+import inspect
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
 from headstart.api import FineTuneJob
 
+from .backend import Backend
 from .errors import InvalidJob
-from .results import JobEvent
+from .results import JobEvent, StoredJob
 
 DEFAULT_TIMEOUT = 24 * 3600.0
 
 
 def load(job_or_path: FineTuneJob | str | os.PathLike | dict) -> FineTuneJob:
-    """A FineTuneJob from a model, a manifest's path (one document) or a parsed manifest, checked with the
-    API models; InvalidJob with one line per problem otherwise."""
+    """A checked FineTuneJob, as `headstart validate` checks it.
+
+    Args:
+        job_or_path: A FineTuneJob model, a manifest's path (one document; ``-`` for standard input) or a
+            parsed manifest (a dict, as from ``yaml.safe_load``).
+
+    Returns:
+        The job.
+
+    Raises:
+        InvalidJob: The manifest cannot be read or is not a valid FineTuneJob; ``lines`` holds one line per
+            problem.
+    """
     from headstart.api import check_document
     from headstart.api.manifests import ManifestError, parse_text, read_source
 
@@ -57,7 +72,30 @@ def load(job_or_path: FineTuneJob | str | os.PathLike | dict) -> FineTuneJob:
 
 
 class Client:
-    """Submit, follow and fetch FineTuneJobs, in a cluster (``backend="cluster"``) or here (``"local"``)."""
+    """Submit, follow and fetch FineTuneJobs, in a cluster or on this machine.
+
+    Args:
+        namespace: The namespace of the jobs (default: the kubeconfig context's, else ``default``).
+        context: The kubeconfig context (default: the current one).
+        kubeconfig: The kubeconfig's path (default: ``$KUBECONFIG``, else ``~/.kube/config``; inside a pod,
+            its service account).
+        backend: ``"cluster"`` (the Kubernetes API; the operator trains) or ``"local"`` (the trainer in a
+            background process here, as `headstart run` would).
+        local_root: The local backend's folder (``./headstart-runs``: a job's model goes to
+            ``local_root/NAME/``).
+
+    Raises:
+        ClusterUnreachable: No kubeconfig, a malformed one, or no such context (cluster backend).
+        ValueError: An unknown ``backend``.
+
+    Example:
+
+        client = Client(namespace="team-a")
+        name = client.submit("job.yaml")
+        job = client.wait(name, timeout=3600)
+    """
+
+    backend: Backend
 
     def __init__(self, namespace: str | None = None, context: str | None = None,
                  kubeconfig: str | os.PathLike | None = None, *, backend: Literal["cluster", "local"] = "cluster",
@@ -65,7 +103,7 @@ class Client:
         if backend == "cluster":
             from .cluster import ClusterBackend
 
-            self.backend: Any = ClusterBackend(namespace, context, kubeconfig)
+            self.backend = ClusterBackend(namespace, context, kubeconfig)
         elif backend == "local":
             from .local import LocalBackend
 
@@ -73,50 +111,192 @@ class Client:
         else:
             raise ValueError(f"backend must be 'cluster' or 'local' (got {backend!r})")
 
+    def __repr__(self) -> str:
+        connection = getattr(self.backend, "connection", None)
+        if connection is None:
+            return f"Client(backend='local', local_root={str(getattr(self.backend, 'root', '')).__repr__()})"
+        from .kube import server_address
+
+        return (f"Client(backend='cluster', context={connection.context!r}, namespace={connection.namespace!r}, "
+                f"server={server_address(connection.server)!r})")
+
     @property
     def namespace(self) -> str:
+        """The namespace the client's jobs are in (``local`` for the local backend)."""
         return self.backend.namespace
 
     def submit(self, job_or_path: FineTuneJob | str | os.PathLike | dict) -> str:
-        """Create the job; returns its name. The manifest is checked first (as `headstart validate` does)."""
+        """Create a job, checked first as `headstart validate` checks it.
+
+        Args:
+            job_or_path: A FineTuneJob model, a manifest's path (one document) or a parsed manifest.
+
+        Returns:
+            The job's name.
+
+        Raises:
+            InvalidJob: The manifest is not valid (one line per problem in ``lines``), or the API server
+                refused it.
+            AlreadyExists: A job of that name exists in the namespace.
+            ClusterUnreachable, Forbidden, CrdNotInstalled: The cluster cannot take it.
+        """
         return self.backend.submit(load(job_or_path))
 
-    def get(self, name: str) -> FineTuneJob:
+    def get(self, name: str) -> StoredJob:
+        """The job as it is now.
+
+        Args:
+            name: The job's name.
+
+        Returns:
+            The FineTuneJob (spec, status, metadata), or an InvalidStoredJob when the stored spec is one the
+            models refuse (its ``problems`` say why).
+
+        Raises:
+            NotFound: There is no such job.
+            ValueError: ``name`` is not a name.
+        """
         return self.backend.get(_name(name))
 
-    def list(self, selector: str | None = None, all_namespaces: bool = False) -> list[FineTuneJob]:
+    def list(self, selector: str | None = None, all_namespaces: bool = False) -> list[StoredJob]:
+        """The jobs of the namespace.
+
+        Args:
+            selector: A label selector, e.g. ``team=vision``.
+            all_namespaces: Every namespace's jobs (the user must be allowed to list them).
+
+        Returns:
+            The jobs (an InvalidStoredJob for each whose stored spec the models refuse).
+
+        Raises:
+            Forbidden, ClusterUnreachable, CrdNotInstalled: The cluster said no.
+        """
         return self.backend.list(selector, all_namespaces)
 
     def wait(self, name: str, phases: Iterable[str] | str = ("Succeeded",), timeout: float = DEFAULT_TIMEOUT,
-             callback: Callable[[FineTuneJob], None] | None = None) -> FineTuneJob:
-        """Block until the job's phase is one of ``phases``; returns the job. Raises JobFailed when it fails
-        (unless Failed is among ``phases``), Timeout after ``timeout`` seconds, ValueError for bad
-        arguments. ``callback(job)`` sees every change."""
+             callback: Callable[[StoredJob], None] | None = None) -> StoredJob:
+        """Block until the job's phase is one of ``phases``.
+
+        Args:
+            name: The job's name.
+            phases: Phases to wait for: some of Pending, Running, Succeeded, Failed, Suspended.
+            timeout: Seconds to wait at most.
+            callback: Called with the job at every change (and once at the start).
+
+        Returns:
+            The job, in one of ``phases``.
+
+        Raises:
+            JobFailed: It failed (unless Failed is among ``phases``); ``reason`` and ``detail`` say why.
+            Timeout: ``timeout`` seconds passed first.
+            NotFound: There is no such job (or it was deleted while waiting).
+            ValueError: A bad argument (unknown phase, timeout not > 0, callback not callable).
+        """
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
             raise ValueError(f"timeout must be a number of seconds > 0 (got {timeout!r})")
         if callback is not None and not callable(callback):
             raise ValueError("callback must be callable")
         return self.backend.wait(_name(name), check_phases(phases), float(timeout), callback)
 
-    def logs(self, name: str, follow: bool = False, timeout: float | None = None) -> Iterator[str]:
-        """The training log's lines; ``follow``: as they are written, across pod restarts, until the end."""
-        return self.backend.logs(_name(name), follow, timeout)
+    def logs(self, name: str, follow: bool = False, timeout: float | None = None,
+             tail: int | None = None) -> Iterator[str]:
+        """The training log's lines.
+
+        Args:
+            name: The job's name.
+            follow: Go on as lines are written, across pod restarts, until the job ends.
+            timeout: With ``follow``, seconds to wait at most for a pod to start.
+            tail: Only the last ``tail`` lines written so far (then, with ``follow``, what comes next).
+
+        Returns:
+            An iterator of lines, without their newlines.
+
+        Raises:
+            NotFound: No such job, or (without ``follow``) no training pod yet.
+            Timeout: With ``follow``, no pod started in ``timeout`` seconds.
+            ValueError: ``tail`` is not a whole number >= 0.
+        """
+        if tail is None:
+            return self.backend.logs(_name(name), follow, timeout)
+        if not isinstance(tail, int) or isinstance(tail, bool) or tail < 0:
+            raise ValueError(f"tail must be a whole number of lines >= 0 (got {tail!r})")
+        if "tail" in inspect.signature(self.backend.logs).parameters:  # the backend tails itself
+            return self.backend.logs(_name(name), follow, timeout, tail=tail)  # type: ignore[call-arg]
+        return _tail(self.backend, _name(name), follow, timeout, tail)
 
     def events(self, name: str) -> list[JobEvent]:
+        """Events about the job, its training Job and pods, oldest first.
+
+        Args:
+            name: The job's name.
+
+        Returns:
+            The events.
+
+        Raises:
+            NotFound: There is no such job.
+        """
         return self.backend.events(_name(name))
 
     def fetch(self, name: str, dest: str | os.PathLike, overwrite: bool = False) -> Path:
-        """Download the job's model into ``dest`` (verified against its manifest's sha256s); returns it."""
+        """Download the job's model, every file checked against its manifest's sha256.
+
+        Args:
+            name: The job's name.
+            dest: The folder to put it in (created; must be empty unless ``overwrite``).
+            overwrite: Replace what ``dest`` holds, once the download is verified.
+
+        Returns:
+            ``dest``.
+
+        Raises:
+            NotFound: No such job, or it has no model yet.
+            ArtifactError: The model is incomplete or does not match its manifest (nothing is left in
+                ``dest``).
+        """
         return Path(self.backend.fetch(_name(name), dest, overwrite))
 
     def delete(self, name: str) -> None:
+        """Delete the job, its training Job and pods; its model stays in storage.
+
+        Args:
+            name: The job's name.
+
+        Raises:
+            NotFound: There is no such job.
+        """
         self.backend.delete(_name(name))
 
     def suspend(self, name: str) -> None:
+        """Stop the job's pod; `resume` continues from its last checkpoint.
+
+        Args:
+            name: The job's name.
+
+        Raises:
+            NotFound: There is no such job.
+        """
         self.backend.set_suspend(_name(name), True)
 
     def resume(self, name: str) -> None:
+        """Resume a suspended job from its last checkpoint.
+
+        Args:
+            name: The job's name.
+
+        Raises:
+            NotFound: There is no such job.
+        """
         self.backend.set_suspend(_name(name), False)
+
+
+def _tail(backend: Backend, name: str, follow: bool, timeout: float | None, tail: int) -> Iterator[str]:
+    """The last ``tail`` lines of a backend that does not tail itself (its log one stream, read from the
+    start each time: the local backend's)."""
+    written = backend.logs(name, False, timeout)  # now: NotFound says so at the call, not at the first line
+    if not follow:
+        return iter(deque(written, maxlen=tail))
+    return islice(backend.logs(name, True, timeout), max(sum(1 for _ in written) - tail, 0), None)
 
 
 def _name(name: Any) -> str:

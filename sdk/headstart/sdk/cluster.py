@@ -14,13 +14,24 @@ from headstart.api import GROUP, PLURAL, VERSION, FineTuneJob, names
 
 from .errors import HeadstartError, JobFailed, NotFound, Timeout
 from .kube import REQUEST_TIMEOUT, Connection, connect, translate
-from .results import JobEvent, event_from, job_from
+from .results import JobEvent, StoredJob, event_from, job_from
 
 #: The longest single watch request; a wait of any length is a chain of them, resumed where each ended.
 WATCH_CHUNK_SECONDS = 60
 
 
 class ClusterBackend:
+    """FineTuneJobs of one kubeconfig context's cluster (see headstart.sdk.backend.Backend).
+
+    Args:
+        namespace: The namespace (default: the context's).
+        context: The kubeconfig context (default: the current one).
+        kubeconfig: The kubeconfig's path (default: $KUBECONFIG, ~/.kube/config, or in a pod its own).
+
+    Raises:
+        ClusterUnreachable: No kubeconfig, a malformed one, or no such context.
+    """
+
     def __init__(self, namespace: str | None = None, context: str | None = None, kubeconfig: Any = None):
         self.connection: Connection = connect(kubeconfig, context, namespace)
         from kubernetes import client
@@ -60,10 +71,10 @@ class ClusterBackend:
         return self._call(self._what(name), self.custom.get_namespaced_custom_object,
                           GROUP, VERSION, self.namespace, PLURAL, name)
 
-    def get(self, name: str) -> FineTuneJob:
+    def get(self, name: str) -> StoredJob:
         return job_from(self.get_raw(name))
 
-    def list(self, selector: str | None = None, all_namespaces: bool = False) -> list[FineTuneJob]:
+    def list(self, selector: str | None = None, all_namespaces: bool = False) -> list[StoredJob]:
         kwargs = {"label_selector": selector} if selector else {}
         if all_namespaces:
             found = self._call("FineTuneJobs", self.custom.list_cluster_custom_object, GROUP, VERSION, PLURAL,
@@ -85,7 +96,7 @@ class ClusterBackend:
     # -- waiting ---------------------------------------------------------------------------------------
 
     def wait(self, name: str, phases: set[str], timeout: float,
-             callback: Callable[[FineTuneJob], None] | None = None) -> FineTuneJob:
+             callback: Callable[[StoredJob], None] | None = None) -> StoredJob:
         """Watch the job until its phase is one of ``phases``; JobFailed when it fails instead, Timeout when
         ``timeout`` seconds pass. The watch resumes from the last resourceVersion it saw and lists again
         when the server says that version is gone (410)."""
@@ -154,13 +165,16 @@ class ClusterBackend:
                            label_selector=names.selector_for(name))
         return sorted(found.items, key=lambda p: p.metadata.creation_timestamp)
 
-    def logs(self, name: str, follow: bool = False, timeout: float | None = None) -> Iterator[str]:
+    def logs(self, name: str, follow: bool = False, timeout: float | None = None,
+             tail: int | None = None) -> Iterator[str]:
+        """The newest training pod's log (``tail``: its last lines only); with ``follow`` every pod's in
+        turn (``tail``: from the newest started one's last lines) until the job ends."""
         from .pod_logs import follow_logs, read_logs
 
         self.get_raw(name)  # NotFound early
         if follow:
-            return follow_logs(self, name, timeout)
-        return read_logs(self, name)
+            return follow_logs(self, name, timeout, tail)
+        return read_logs(self, name, tail)
 
     def fetch(self, name: str, dest: Any, overwrite: bool = False) -> Any:
         from pathlib import Path
@@ -181,7 +195,7 @@ class ClusterBackend:
         return fetch_uri(model.uri, Path(dest), manifest_sha256=model.sha256, overwrite=overwrite)
 
 
-def _settled(job: FineTuneJob, phases: set[str]) -> FineTuneJob | None:
+def _settled(job: StoredJob, phases: set[str]) -> StoredJob | None:
     """The job when its phase is wanted; JobFailed when it failed and Failed is not wanted."""
     phase = job.status.phase.value if job.status and job.status.phase else None
     if phase in phases:

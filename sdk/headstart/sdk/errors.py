@@ -1,23 +1,43 @@
 """The SDK's exceptions: a small hierarchy, each chained (``from``) to the error it explains.
 
-Every one says, in ``str(error)``, one line a person can act on. The CLI maps them to exit codes:
-``exit_code`` (1 a job failed or the API said no, 3 a wait timed out).
+Every one says, in ``str(error)``, one line a person can act on, and carries the `headstart` command's exit
+code for it (``exit_code``, from the table in headstart.sdk.exit_codes).
+
+    HeadstartError
+    ├── ClusterUnreachable   no or a broken kubeconfig, no such context, the server does not answer
+    ├── CrdNotInstalled      the cluster serves no FineTuneJobs
+    ├── Forbidden            RBAC said no
+    ├── NotFound             no such job (or no model yet)
+    ├── AlreadyExists        the name is taken
+    ├── InvalidJob           the manifest is invalid (``lines``: one per problem)
+    ├── JobFailed            the job ended Failed (``reason``, ``detail``)
+    ├── Timeout              a wait ran out of time (also a TimeoutError)
+    └── ArtifactError        a fetched model does not check out
 """
 
 from __future__ import annotations
 
+from . import exit_codes
+
 
 class HeadstartError(Exception):
-    """Base of every SDK error."""
+    """Base of every SDK error.
 
-    exit_code = 1
+    Args:
+        message: What went wrong, in one line (whitespace is folded).
+
+    Attributes:
+        exit_code: The `headstart` command's exit code for it.
+    """
+
+    exit_code = exit_codes.FAILED
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
 
 
 class ClusterUnreachable(HeadstartError):
-    """No kubeconfig, an unknown context, or an API server that does not answer."""
+    """No kubeconfig, a malformed one, an unknown context, or an API server that does not answer."""
 
 
 class CrdNotInstalled(HeadstartError):
@@ -37,7 +57,15 @@ class AlreadyExists(HeadstartError):
 
 
 class InvalidJob(HeadstartError):
-    """The manifest is not a valid FineTuneJob (client-side checks or the API server's)."""
+    """The manifest is not a valid FineTuneJob (client-side checks or the API server's).
+
+    Args:
+        message: The first problem, in one line.
+        lines: One line per problem (default: ``message``).
+
+    Attributes:
+        lines: One line per problem, e.g. ``job.yaml[0]: spec.stages[0].epochs: must be greater than 0``.
+    """
 
     def __init__(self, message: str, lines: list[str] | None = None):
         super().__init__(message)
@@ -45,7 +73,18 @@ class InvalidJob(HeadstartError):
 
 
 class JobFailed(HeadstartError):
-    """The job ended in phase Failed; ``reason`` and ``message`` come from its status."""
+    """The job ended in phase Failed.
+
+    Args:
+        name: The job's name.
+        reason: Its status.reason (e.g. ``BadDataset``, ``OOMKilled``), if any.
+        message: Its status.message, if any.
+
+    Attributes:
+        name: The job's name.
+        reason: Why it failed, as one CamelCase word (None if the status gives none).
+        detail: The status message.
+    """
 
     def __init__(self, name: str, reason: str | None, message: str | None):
         self.name, self.reason, self.detail = name, reason, message
@@ -55,7 +94,7 @@ class JobFailed(HeadstartError):
 class Timeout(HeadstartError, TimeoutError):
     """A wait ran out of time before the job reached the phases asked for."""
 
-    exit_code = 3
+    exit_code = exit_codes.TIMED_OUT
 
 
 class ArtifactError(HeadstartError):

@@ -7,12 +7,12 @@ into what is happening, what went wrong and what to do next (each reason's own a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from headstart.api import FineTuneJob
 from headstart.api.reasons import Reason
 
-from .results import JobEvent
+from .results import JobEvent, StoredJob
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,17 @@ class Explanation:
     next_step: str | None
 
 
-def explain(job: FineTuneJob, events: list[JobEvent], recent: int = 5) -> Explanation:
+_COMMAND = re.compile(r"`(headstart (?!validate|init|run|crd)[^`]*)`")
+
+
+def for_local(advice: str) -> str:
+    """Advice for a job of this machine: every suggested `headstart ...` cluster command gets --local."""
+    return _COMMAND.sub(lambda m: f"`{m.group(1)} --local`", advice)
+
+
+def explain(job: StoredJob, events: list[JobEvent], recent: int = 5, local: bool = False) -> Explanation:
+    """What ``job`` is doing, in words: its state, details, recent events and the next step (for a job of
+    this machine, ``local``: its commands take --local)."""
     status = job.status
     phase = status.phase.value if status and status.phase else "Pending"
     reason = (status.reason if status else None) or ""
@@ -53,6 +63,7 @@ def explain(job: FineTuneJob, events: list[JobEvent], recent: int = 5) -> Explan
             details.append(f"stalled: {cond.reason}: {cond.message}")
     if status and status.training_job:
         details.append(f"training Job: {status.training_job}")
+    details += [f"invalid spec: {problem}" for problem in getattr(job, "problems", ())]
     warnings = [e for e in events if e.type == "Warning"]
     chosen = warnings[-recent:] if warnings else events[-recent:]
     lines = [f"{e.time or '-'} {e.type} {e.reason} {e.object}: {e.message}" +
@@ -62,12 +73,16 @@ def explain(job: FineTuneJob, events: list[JobEvent], recent: int = 5) -> Explan
     if advice is None and phase == "Failed":
         advice = ("`headstart logs NAME` shows the trainer's last lines; fix the cause, delete the job and submit "
                   "it again")
-    if advice is None and phase == "Pending" and not reason:
+    if advice is None and phase == "Pending" and not reason and not local:
         advice = "the operator has not picked it up yet: is it running? (kubectl get pods -n headstart-system)"
-    return Explanation(state, details, lines, advice.replace("NAME", job.name) if advice else None)
+    if advice is not None:
+        advice = advice.replace("NAME", job.name)
+        advice = for_local(advice) if local else advice
+    return Explanation(state, details, lines, advice)
 
 
 def render(explanation: Explanation) -> list[str]:
+    """The explanation as the lines `headstart why` prints."""
     out = [explanation.state]
     out += [f"  {line}" for line in explanation.details]
     if explanation.events:

@@ -29,7 +29,7 @@ from headstart.api.verdict import Verdict, now
 
 from .errors import AlreadyExists, JobFailed, NotFound, Timeout
 from .local_run import TRAINING_JOB, add_event, apply_verdict, read_status
-from .results import JobEvent
+from .results import JobEvent, StoredJob, job_from
 
 POLL_SECONDS = 0.2
 GONE = "the local trainer process ended without a result"
@@ -96,11 +96,16 @@ class LocalBackend:
                                                    training_job=TRAINING_JOB, completion_time=now()))
         return status
 
-    def get(self, name: str) -> FineTuneJob:
+    def get(self, name: str) -> StoredJob:
+        """The local job ``name`` with its status; an InvalidStoredJob when its stored spec no longer reads.
+
+        Raises:
+            NotFound: there is no local job of that name under the root.
+        """
         record = self._existing(name)
         doc = yaml.safe_load((record / "job.yaml").read_text())
         doc["status"] = self._status(record) or None
-        return FineTuneJob.model_validate(doc)
+        return job_from(doc)
 
     def list(self, selector: str | None = None, all_namespaces: bool = False) -> list[FineTuneJob]:
         wanted = dict(part.split("=", 1) for part in selector.split(",")) if selector else {}

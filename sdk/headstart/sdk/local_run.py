@@ -122,8 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     from headstart.api import load_job_file
     from headstart.trainer.cli import run_loaded
     from headstart.trainer.reporting import Fanout, LineReporter
+    from headstart.trainer.startup import start_tensorflow
 
     job = load_job_file(str(record / "job.yaml"))
+    try:
+        start_tensorflow(quiet=True)  # its native start-up lines stay out of the job's log, as for `headstart run`
+    except ImportError:
+        pass  # run_loaded says in its one line that TensorFlow is missing
     code = run_loaded(job, output, Fanout(LineReporter(), reporter_for(record)), resolve)
     if code != ExitCode.SUCCESS:
         reason, message = failure(int(code), _last_error(record) or "")

@@ -21,29 +21,34 @@ WATCH_CHUNK_SECONDS = 30
 FOLLOW_READ_TIMEOUT = 24 * 3600
 
 
-def read_logs(backend: Any, name: str) -> Iterator[str]:
-    """The newest training pod's log as it is now."""
+def read_logs(backend: Any, name: str, tail: int | None = None) -> Iterator[str]:
+    """The newest training pod's log as it is now (``tail``: its last lines only)."""
     pods = backend.pods(name)
     if not pods:
         raise NotFound(f"FineTuneJob {backend.namespace}/{name} has no training pod (yet)")
     pod = pods[-1]
-    text = _pod_log(backend, pod.metadata.name, follow=False)
-    yield from text.splitlines()
+    text = _pod_log(backend, pod.metadata.name, follow=False, tail=tail) if tail != 0 else ""
+    return iter(text.splitlines())
 
 
-def follow_logs(backend: Any, name: str, timeout: float | None) -> Iterator[str]:
+def follow_logs(backend: Any, name: str, timeout: float | None, tail: int | None = None) -> Iterator[str]:
     """Every training pod's log as it is written, one pod after another, until the job ends. A line
-    ``--- pod NAME ---`` announces each pod after the first."""
+    ``--- pod NAME ---`` announces each pod after the first. With ``tail``: from the last ``tail`` lines of
+    the newest pod that has started (the older ones skipped), then on as before."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    done: set[str] = set()
+    started = [p.metadata.name for p in backend.pods(name) if _started(p)] if tail is not None else []
+    done: set[str] = set(started[:-1])
+    announced = False
     while True:
         pod = _next_pod(backend, name, done, deadline)
         if pod is None:
             return  # the job ended and no pod is left to read
-        if done:
+        if announced:
             yield f"--- pod {pod} ---"
+        announced = True
         done.add(pod)
-        stream = _pod_log(backend, pod, follow=True)
+        first_tail = tail if started and pod == started[-1] else None
+        stream = _pod_log(backend, pod, follow=True, tail=first_tail)
         try:
             for chunk in stream.stream(amt=65536, decode_content=True):
                 yield from _lines(chunk, stream)
@@ -63,15 +68,16 @@ def _lines(chunk: bytes, stream: Any) -> Iterator[str]:
         yield line.decode("utf-8", "replace")
 
 
-def _pod_log(backend: Any, pod: str, follow: bool) -> Any:
+def _pod_log(backend: Any, pod: str, follow: bool, tail: int | None = None) -> Any:
     what = f"logs of pod {backend.namespace}/{pod}"
+    lines = {"tail_lines": tail} if tail is not None else {}
     try:
         if follow:
             return backend.core.read_namespaced_pod_log(pod, backend.namespace, container=names.CONTAINER_NAME,
                                                         follow=True, _preload_content=False,
-                                                        _request_timeout=(5, FOLLOW_READ_TIMEOUT))
+                                                        _request_timeout=(5, FOLLOW_READ_TIMEOUT), **lines)
         return backend.core.read_namespaced_pod_log(pod, backend.namespace, container=names.CONTAINER_NAME,
-                                                    _request_timeout=REQUEST_TIMEOUT)
+                                                    _request_timeout=REQUEST_TIMEOUT, **lines)
     except Exception as exc:  # noqa: BLE001
         raise translate(exc, what) from exc
 

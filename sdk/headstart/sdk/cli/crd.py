@@ -6,18 +6,16 @@ import json
 
 import typer
 
+from .options import check_output, output_option
 
-def crd(
-    output: str = typer.Option("yaml", "--output", "-o", help="Output format: yaml or json."),
-) -> None:
+
+def crd(output: str = output_option("yaml", ("yaml", "json"))) -> None:
     """Print the FineTuneJob CRD (pipe it to `kubectl apply -f -`)."""
     from headstart.api.crd import crd as build
     from headstart.api.crd import crd_yaml
 
+    check_output(output, "crd", ("yaml", "json"))
     if output == "yaml":
         typer.echo(crd_yaml(), nl=False)
-    elif output == "json":
-        typer.echo(json.dumps(build(), indent=2))
     else:
-        typer.echo(f"headstart crd: --output: must be yaml or json (got {output!r})", err=True)
-        raise typer.Exit(2)
+        typer.echo(json.dumps(build(), indent=2))

@@ -1,11 +1,16 @@
-"""`headstart validate FILE...`: check manifests against the API, one precise line per problem."""
+"""`headstart validate FILE...`: check manifests as the API server and the operator would, one precise line
+per problem. Documents of other kinds (a PVC, a Kustomization beside the jobs) are skipped with a note."""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+from headstart.sdk import exit_codes
+
+from .options import check_output, output_option
 
 if TYPE_CHECKING:
     from headstart.api.manifests import Document
@@ -16,34 +21,43 @@ def _check_file(path: str) -> tuple[list[Document], list[str]]:
 
     source = "<stdin>" if path == "-" else path
     try:
-        return parse_text(read_source(path), source), []
+        return parse_text(read_source(path), source, other_kinds="skip"), []
     except ManifestError as exc:
         return [], exc.lines
 
 
+def _record(doc: Document, bad: bool) -> dict[str, Any]:
+    if doc.skipped is not None:
+        return {"file": doc.source, "index": doc.index, "skipped": doc.skipped, "valid": True, "problems": []}
+    return {"file": doc.source, "index": doc.index, "valid": not bad,
+            "name": doc.job.metadata.name if doc.job else None,
+            "problems": [{"path": p.path, "severity": p.severity, "message": p.message} for p in doc.problems]}
+
+
 def validate(
-    files: list[str] = typer.Argument(..., metavar="FILE...",
+    files: list[str] = typer.Argument(..., metavar="FILE",
                                       help="Manifests (YAML or JSON, several documents allowed), "
                                            "directories of them, or - for standard input."),
-    output: str = typer.Option("text", "--output", "-o", help="text, or json for one object per document."),
+    recursive: bool = typer.Option(False, "--recursive", "-R", help="Walk the directories' subfolders too."),
+    output: str = output_option("text", ("text", "json")),
     strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print problems only, no summary."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print problems only: no notes, no summary."),
 ) -> None:
-    """Check FineTuneJob manifests. Exit 0 when all are valid, 1 when any is not, 2 on usage errors."""
-    if output not in ("text", "json"):
-        typer.echo(f"headstart validate: --output: must be text or json (got {output!r})", err=True)
-        raise typer.Exit(2)
+    """Check FineTuneJob manifests.
+
+    Exit 0 when all are valid, 1 when any is not, 2 on usage errors (no manifest, no FineTuneJob)."""
+    check_output(output, "validate", ("text", "json"))
     from headstart.api.manifests import expand_paths
 
-    paths = expand_paths(files)
+    paths = expand_paths(files, recursive)
     if not paths:
         typer.echo("headstart validate: no manifest files found in " + ", ".join(files), err=True)
-        raise typer.Exit(2)
-    failed = warned = documents = 0
+        raise typer.Exit(exit_codes.USAGE)
+    failed = warned = checked = skipped = 0
     records: list[dict] = []
     for path in paths:
         docs, file_errors = _check_file(path)
-        if file_errors:  # the file as a whole: unreadable, malformed YAML, no document
+        if file_errors:  # the file as a whole: unreadable, not UTF-8, malformed YAML, a duplicate key, empty
             failed += 1
             source = "<stdin>" if path == "-" else path
             records.append({"file": path, "valid": False, "problems": [
@@ -53,23 +67,27 @@ def validate(
                 for line in file_errors:
                     typer.echo(line)
         for doc in docs:
-            documents += 1
-            bad = not doc.ok or (strict and doc.problems)
-            failed += bool(bad)
+            bad = doc.skipped is None and (not doc.ok or bool(strict and doc.problems))
+            records.append(_record(doc, bad))
+            if doc.skipped is not None:
+                skipped += 1
+                if output == "text" and not quiet:
+                    typer.echo(f"{doc.source}[{doc.index}]: skipped: {doc.skipped} is not a FineTuneJob", err=True)
+                continue
+            checked += 1
+            failed += bad
             warned += any(p.severity == "warning" for p in doc.problems)
             if output == "text":
                 for line in doc.lines():
                     typer.echo(line)
-            records.append({
-                "file": doc.source, "index": doc.index, "valid": not bad,
-                "name": doc.job.metadata.name if doc.job else None,
-                "problems": [{"path": p.path, "severity": p.severity, "message": p.message}
-                             for p in doc.problems],
-            })
     if output == "json":
         typer.echo(json.dumps(records, indent=2))
     elif not quiet:
         verdict = "all valid" if not failed else f"{failed} invalid"
-        typer.echo(f"{len(paths)} file(s), {documents} document(s): {verdict}"
-                   + (f", {warned} with warnings" if warned else ""), err=True)
-    raise typer.Exit(1 if failed else 0)
+        typer.echo(f"{len(paths)} file(s), {checked} FineTuneJob(s): {verdict}"
+                   + (f", {warned} with warnings" if warned else "") + (f", {skipped} skipped" if skipped else ""),
+                   err=True)
+    if not checked and not failed:
+        typer.echo("headstart validate: no FineTuneJob in " + ", ".join(files), err=True)
+        raise typer.Exit(exit_codes.USAGE)
+    raise typer.Exit(exit_codes.FAILED if failed else exit_codes.OK)
