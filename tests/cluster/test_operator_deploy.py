@@ -52,3 +52,29 @@ def test_the_operators_permissions(operator_rbac, api_client, verb, group, resou
         "resourceAttributes": {"namespace": "team-a", "verb": verb, "group": group, "resource": resource,
                                "subresource": sub}}})
     assert review.status.allowed is allowed, (verb, group, resource, sub)
+
+
+def test_the_readmes_install_overlay_sets_both_images(control_plane_bins, tmp_path):
+    """The overlay README's "Install in your cluster" shows, as written there, rendered by kubectl's kustomize."""
+    import os
+    import re
+    import subprocess
+
+    import yaml
+
+    readme = (REPO / "README.md").read_text()
+    block = re.search(r"cat > kustomization.yaml <<'YAML'\n(.*?)\nYAML\n", readme, re.S).group(1)
+    overlay = tmp_path / "headstart-install"
+    overlay.mkdir()
+    kustomization = yaml.safe_load(block)
+    assert kustomization["resources"] == ["../deploy"]
+    kustomization["resources"] = [os.path.relpath(REPO / "deploy", overlay)]  # this clone's deploy/
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    done = subprocess.run([str(control_plane_bins["kubectl"]), "kustomize", str(overlay)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    deployment = next(d for d in yaml.safe_load_all(done.stdout) if d and d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "registry.example/headstart-operator:0.1.0"
+    assert {e["name"]: e.get("value") for e in container["env"]}["HEADSTART_TRAINER_IMAGE"] == \
+        "registry.example/headstart-trainer:0.1.0"
