@@ -141,7 +141,9 @@ def test_kubectl_explain_and_printer_columns(ftj_crd, kubectl, namespace):
         GROUP, VERSION, namespace, PLURAL, "flowers-xception", {"status": status})
     table = kubectl("get", "ftj", "-n", namespace).stdout.splitlines()
     assert table[0].split() == ["NAME", "PHASE", "STAGE", "EPOCH", "VAL-ACC", "AGE"]
-    assert table[1].split()[:5] == ["flowers-xception", "Running", "head", "3", "0.875"]
+    row = table[1].split()
+    # the operator, when it runs in this session, writes the phase; the trainer's columns are the patch's
+    assert row[0] == "flowers-xception" and row[1] in ("Running", "Pending") and row[2:5] == ["head", "3", "0.875"]
 
 
 def test_status_is_a_subresource(ftj_crd, namespace):

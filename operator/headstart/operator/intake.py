@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,9 @@ from .tokens import Identity
 log = logging.getLogger("headstart.operator.intake")
 WRITE_RETRIES = 5
 WRITE_BACKOFF = 1.0
+#: After the operator starts, kopf's watches fill its indexes: a job or pod not seen yet is "try again" (503)
+#: for this long, not "no such job" (404).
+WARM_UP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -63,10 +67,15 @@ def _owned_by(obj: dict[str, Any], uid: str) -> bool:
 class Intake:
     """Takes snapshots for the reconciler (its indexes, locks and status writes)."""
 
-    def __init__(self, reconciler: Any):
-        self.reconciler = reconciler
+    def __init__(self, reconciler: Any, clock: Any = time.monotonic):
+        self.reconciler, self.clock = reconciler, clock
         self.latest: dict[tuple[str, str], Taken] = {}
         self.writers: dict[tuple[str, str], asyncio.Task] = {}
+        self.started = clock()
+
+    def warming_up(self) -> bool:
+        """Whether kopf may not have listed every object yet (just after the operator started)."""
+        return self.clock() - self.started < WARM_UP_SECONDS
 
     def _training_pod(self, namespace: str, name: str, body: dict[str, Any],
                       identity: Identity) -> tuple[dict[str, Any] | None, bool]:
@@ -90,6 +99,8 @@ class Intake:
         """Take ``snapshot`` from the pod ``identity`` names, for FineTuneJob ``namespace/name``."""
         body = _first(self.reconciler.indexes.get("ftj_index"), (namespace, names.label_value(name)))
         if body is None or body["metadata"]["name"] != name:
+            if self.warming_up():
+                return Acceptance(503, {"error": f"FineTuneJob {namespace}/{name} is not known yet; try again"})
             return Acceptance(404, {"error": f"no FineTuneJob {namespace}/{name}"})
         if identity.namespace != namespace or not identity.pod_name:
             what = f"pod {identity.pod_name}" if identity.pod_name else "no pod"
