@@ -86,6 +86,27 @@ def test_every_pvc_a_job_reads_or_writes_is_mounted():
                                       "flowers-xception=pvc://archive/flowers-xception"]
 
 
+def test_inputs_are_mounted_read_only_and_only_the_output_claim_writable():
+    body = body_of("flowers-continue.yaml")
+    job = job_for(body, from_jobs={"flowers-xception": "pvc://archive/flowers-xception"})
+    pod = job["spec"]["template"]["spec"]
+    sources = {v["persistentVolumeClaim"]["claimName"]: v["persistentVolumeClaim"] for v in pod["volumes"]
+               if "persistentVolumeClaim" in v}
+    mounts = {m["mountPath"].rsplit("/", 1)[1]: m for m in container(job)["volumeMounts"]
+              if m["mountPath"].startswith(names.PVC_ROOT)}
+    output = body["spec"]["output"]["uri"].split("/")[2]
+    for claim in ("archive", "datasets", "models"):
+        writable = claim == output
+        assert sources[claim].get("readOnly", False) is not writable, claim
+        assert mounts[claim].get("readOnly", False) is not writable, claim
+    assert pod["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch"
+    # one claim for the data and the output: mounted once, writable
+    shared = body_of(output={"uri": "pvc://work/runs/x"},
+                     dataset={"imageFolder": {"uri": "pvc://work/data"}, "splits": {"validation": 0.2}})
+    volumes = [v for v in job_for(shared)["spec"]["template"]["spec"]["volumes"] if "persistentVolumeClaim" in v]
+    assert [v["persistentVolumeClaim"] for v in volumes] == [{"claimName": "work"}]
+
+
 def test_restricted_security_context():
     pod = job_for(body_of())["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True

@@ -68,19 +68,25 @@ def rendered_job(body: dict[str, Any]) -> str:
     return yaml.dump(doc, Dumper=_DUMPER, sort_keys=False)
 
 
-def claims_of(job: FineTuneJob, from_jobs: dict[str, str]) -> list[str]:
-    """Every PVC the job reads or writes through a pvc:// URI, in a stable order."""
+def claims_of(job: FineTuneJob, from_jobs: dict[str, str]) -> list[tuple[str, bool]]:
+    """Every PVC the job reads or writes through a pvc:// URI, in a stable order, with whether the job
+    writes it: the output's claim, and a TFDS dataDir that may be downloaded into; every other claim, its
+    inputs, is mounted read-only."""
     spec = job.spec
+    written = [spec.output.uri]
+    if spec.dataset.tfds is not None and spec.dataset.tfds.data_dir and spec.dataset.tfds.download:
+        written.append(spec.dataset.tfds.data_dir)
+    writes = {found[0] for found in map(pvc_claim, written) if found is not None}
     uris = [spec.output.uri, spec.base_model.uri, spec.base_model.weights, *from_jobs.values()]
     if spec.dataset.image_folder is not None:
         uris.append(spec.dataset.image_folder.uri)
     if spec.dataset.tfds is not None:
         uris.append(spec.dataset.tfds.data_dir)
-    claims: list[str] = []
+    claims: list[tuple[str, bool]] = []
     for uri in uris:
         found = pvc_claim(uri) if uri else None
-        if found is not None and found[0] not in claims:
-            claims.append(found[0])
+        if found is not None and found[0] not in [c for c, _ in claims]:
+            claims.append((found[0], found[0] in writes))
     return claims
 
 
@@ -106,9 +112,11 @@ def _volumes(job: FineTuneJob, config: TrainerConfig, from_jobs: dict[str, str],
                 {"name": names.ENV_PROGRESS_TOKEN, "value": names.PROGRESS_TOKEN_FILE}]
         if config.progress_ca:
             env.append({"name": names.ENV_PROGRESS_CA, "value": config.progress_ca})
-    for claim in claims_of(job, from_jobs):
-        volumes.append({"name": _volume_name(claim), "persistentVolumeClaim": {"claimName": claim}})
-        mounts.append({"name": _volume_name(claim), "mountPath": f"{names.PVC_ROOT}/{claim}"})
+    for claim, writes in claims_of(job, from_jobs):
+        source: dict[str, Any] = {"claimName": claim} if writes else {"claimName": claim, "readOnly": True}
+        volumes.append({"name": _volume_name(claim), "persistentVolumeClaim": source})
+        mounts.append({"name": _volume_name(claim), "mountPath": f"{names.PVC_ROOT}/{claim}",
+                       **({} if writes else {"readOnly": True})})
     for volume, claim, path, var in (("keras-cache", config.keras_cache_claim, names.KERAS_CACHE_DIR,
                                       names.ENV_KERAS_HOME),
                                      ("tfds-cache", config.tfds_cache_claim, names.TFDS_CACHE_DIR,
@@ -117,7 +125,8 @@ def _volumes(job: FineTuneJob, config: TrainerConfig, from_jobs: dict[str, str],
             volumes.append({"name": volume, "persistentVolumeClaim": {"claimName": claim}})
             mounts.append({"name": volume, "mountPath": path})
             env.append({"name": var, "value": path})
-    # A writable scratch directory: TensorFlow and Keras write temporary files and $HOME caches.
+    # The shared caches stay writable (a weight or dataset is downloaded once, by the first job that needs
+    # it). A writable scratch directory: TensorFlow and Keras write temporary files and $HOME caches.
     volumes.append({"name": "tmp", "emptyDir": {}})
     mounts.append({"name": "tmp", "mountPath": "/tmp"})
     return volumes, mounts, env
@@ -162,7 +171,9 @@ def trainer_args(job: FineTuneJob, from_jobs: dict[str, str]) -> list[str]:
 def pod_security(config: TrainerConfig) -> tuple[dict, dict]:
     """(pod, container) security contexts that Pod Security "restricted" admits."""
     pod = {"runAsNonRoot": True, "runAsUser": config.run_as_user, "runAsGroup": config.run_as_user,
-           "fsGroup": config.run_as_user, "seccompProfile": {"type": "RuntimeDefault"}}
+           "fsGroup": config.run_as_user, "seccompProfile": {"type": "RuntimeDefault"},
+           # a volume whose root already has the group is not chowned file by file at every pod start
+           "fsGroupChangePolicy": "OnRootMismatch"}
     container = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True,
                  "privileged": False}
     return pod, container
