@@ -3,6 +3,8 @@ operator itself running under that RBAC (session-wide, restartable by a test).""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from controlplane.waiting import wait_for
 from kubernetes import client
@@ -37,8 +39,21 @@ def crd_installed(api_client, kubectl):
 
 @pytest.fixture(scope="session")
 def operator_rbac(crd_installed, kubectl):
-    """The operator's namespace, ServiceAccount, ClusterRole and binding, exactly as deploy/ has them."""
-    kubectl("apply", "-f", str(DEPLOY / "namespace.yaml"), "-f", str(DEPLOY / "rbac.yaml"))
+    """The operator's namespace, ServiceAccount, ClusterRole and binding, and the admission guard, exactly as
+    deploy/ has them (the guard's policies then hold for every test of the session)."""
+    kubectl("apply", "-f", str(DEPLOY / "namespace.yaml"), "-f", str(DEPLOY / "rbac.yaml"),
+            "-f", str(DEPLOY / "admission.yaml"))
+    # The API server takes a policy up a moment after it is created: wait until the guard is in force (a Job
+    # the operator's token may create but the guard refuses, as a dry run).
+    orphan = json.dumps({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "probe"}, "spec": {
+        "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}}}})
+
+    def in_force() -> bool:
+        done = kubectl("--as", f"system:serviceaccount:{OPERATOR_NS}:{OPERATOR_SA}", "-n", OPERATOR_NS, "create",
+                       "--dry-run=server", "-f", "-", input=orphan, check=False)
+        return done.returncode != 0 and "ValidatingAdmissionPolicy" in done.stderr
+
+    wait_for(in_force, "the admission guard in force", 60)
     return OPERATOR_NS, OPERATOR_SA
 
 

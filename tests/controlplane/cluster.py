@@ -235,7 +235,9 @@ class ControlPlane:
             f"--tls-private-key-file={p.serving.key}",
             f"--client-ca-file={p.ca.cert}",
             "--authorization-mode=Node,RBAC",
-            "--enable-admission-plugins=NodeRestriction",
+            # OwnerReferencesPermissionEnforcement as OpenShift has it on: an owner reference that blocks the
+            # owner's deletion needs the right to update the owner's finalizers
+            "--enable-admission-plugins=NodeRestriction,OwnerReferencesPermissionEnforcement",
             "--anonymous-auth=false",
             # The `kubernetes` Service's endpoint: the API server's address inside a node's
             # network namespace, where the node's relay listens (tunnels.Forwarder).

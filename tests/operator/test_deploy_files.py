@@ -89,7 +89,7 @@ def test_deployment_is_hardened():
 def test_kustomization_lists_every_manifest():
     kust = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
     assert set(kust["resources"]) == {"namespace.yaml", "crds/headstart.dev_finetunejobs.yaml", "rbac.yaml",
-                                      "certgen.yaml", "deployment.yaml", "service.yaml"}
+                                      "admission.yaml", "certgen.yaml", "deployment.yaml", "service.yaml"}
     on_disk = {p.name for p in DEPLOY.glob("*.yaml")} - {"kustomization.yaml"}
     assert on_disk <= set(kust["resources"])
 

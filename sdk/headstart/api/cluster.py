@@ -121,15 +121,36 @@ class SecretKeyRef(ApiModel):
     key: str = Field(min_length=1, max_length=253)
 
 
+#: Environment variables the operator and the trainer own: a job's env may not set them (they would
+#: override what the operator sets, or steer the trainer from a Secret).
+RESERVED_ENV_PREFIXES = ("HEADSTART_", "KUBERNETES_")
+RESERVED_ENV_NAMES = ("KERAS_HOME", "TFDS_DATA_DIR")
+
+
+def _reserved_cel() -> str:
+    prefixes = " || ".join(f"self.name.startsWith('{p}')" for p in RESERVED_ENV_PREFIXES)
+    return f"!({prefixes} || self.name in {list(RESERVED_ENV_NAMES)!r})"
+
+
 class EnvVar(ApiModel):
     """An environment variable of the trainer, e.g. storage credentials from a Secret."""
 
-    model_config = cel(("!(has(self.value) && has(self.secretKeyRef))", "give value or secretKeyRef, not both"))
+    model_config = cel(("!(has(self.value) && has(self.secretKeyRef))", "give value or secretKeyRef, not both"),
+                       (_reserved_cel(), "name: HEADSTART_*, KUBERNETES_*, KERAS_HOME and TFDS_DATA_DIR are "
+                                         "set by the operator and may not be given"))
 
     name: str = Field(min_length=1, max_length=256, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
     value: str | None = None
     secret_key_ref: SecretKeyRef | None = None
     """Take the value from a Secret (never shown in status or logs)."""
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value.startswith(RESERVED_ENV_PREFIXES) or value in RESERVED_ENV_NAMES:
+            raise ValueError(f"{value} is set by the operator and may not be given (HEADSTART_*, KUBERNETES_*, "
+                             "KERAS_HOME and TFDS_DATA_DIR are reserved)")
+        return value
 
     @model_validator(mode="after")
     def _one(self) -> EnvVar:
