@@ -4,6 +4,7 @@ selectors, standalone; the leaner diff-base gives kopf's own essence."""
 from __future__ import annotations
 
 import copy
+import json
 import logging
 
 import kopf
@@ -37,6 +38,8 @@ BODY = {"apiVersion": "headstart.dev/v1alpha1", "kind": "FineTuneJob",
                      "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]},
         "spec": {"stages": [{"name": "head", "epochs": 2}]},
         "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}]}}
+WITH_ENV = {**BODY, "spec": {**BODY["spec"], "env": [{"name": "TOKEN", "value": "pasted-s3cr3t"},
+                                                     {"name": "KEY", "secretKeyRef": {"name": "s", "key": "k"}}]}}
 
 
 def test_lean_diff_base_is_kopfs_essence():
@@ -49,6 +52,17 @@ def test_lean_diff_base_is_kopfs_essence():
         theirs = kopf.AnnotationsDiffBaseStorage(**args).build(body=kopf.Body(copy.deepcopy(BODY)), extra_fields=extra)
         ours = LeanDiffBaseStorage(**args).build(body=kopf.Body(copy.deepcopy(BODY)), extra_fields=extra)
         assert ours == theirs, extra
+
+
+def test_the_diff_base_keeps_no_env_value_but_sees_it_change():
+    storage = LeanDiffBaseStorage(prefix=names.KOPF_PREFIX, key="last-handled-configuration")
+    for extra in (None, [("spec",)], [("status", "phase")]):
+        essence = storage.build(body=kopf.Body(copy.deepcopy(WITH_ENV)), extra_fields=extra)
+        assert "pasted-s3cr3t" not in json.dumps(essence), extra
+        changed = copy.deepcopy(WITH_ENV)
+        changed["spec"]["env"][0]["value"] = "another"
+        assert storage.build(body=kopf.Body(changed), extra_fields=extra) != essence
+        assert essence["spec"]["env"][1] == WITH_ENV["spec"]["env"][1]  # a Secret reference is not a value
 
 
 @pytest.mark.parametrize("argv, env, words", [

@@ -8,6 +8,8 @@ FailedCreate events. The progress endpoint (when there is one) starts with kopf 
 
 from __future__ import annotations
 
+import collections.abc
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -74,15 +76,32 @@ async def _guard(coro: Any, retry: int) -> None:
         raise kopf.TemporaryError(f"API unreachable: {exc}", delay=HANDLER_BACKOFF * (retry + 1)) from exc
 
 
+def masked_env(spec: Any) -> Any:
+    """``spec`` with each plain env value replaced by its digest: the diff-base annotation still changes when
+    a value does, but carries no value (it may be a credential someone pasted in)."""
+    env = (spec or {}).get("env") if isinstance(spec, collections.abc.Mapping) else None
+    if not env:
+        return spec
+    def mask(var: Any) -> Any:
+        if not isinstance(var, collections.abc.Mapping) or var.get("value") is None:
+            return var
+        digest = hashlib.sha256(str(var["value"]).encode()).hexdigest()[:16]
+        return {**var, "value": f"sha256:{digest}"}
+    return {**spec, "env": [mask(v) for v in env]}
+
+
 class LeanDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
     """kopf's diff-base in annotations, the same essence built without deep-copying the status and the
-    managed fields first (kopf copies the whole body on every event: most of the operator's CPU in a burst)."""
+    managed fields first (kopf copies the whole body on every event: most of the operator's CPU in a burst),
+    and with env values as digests (:func:`masked_env`)."""
 
     def build(self, *, body: Any, extra_fields: Any = None) -> Any:
         if any(tuple(field)[:1] in (("status",), ("metadata",)) for field in extra_fields or ()):
+            body = kopf.Body({**body, "spec": masked_env(body.get("spec"))})
             return super().build(body=body, extra_fields=extra_fields)  # fields it would cut: kopf's own way
         meta = body.get("metadata") or {}
         trimmed = {k: v for k, v in body.items() if k not in ("metadata", "status")}
+        trimmed["spec"] = masked_env(trimmed.get("spec"))
         trimmed["metadata"] = {k: meta[k] for k in ("labels", "annotations") if k in meta}
         return super().build(body=kopf.Body(trimmed), extra_fields=extra_fields)
 

@@ -182,7 +182,8 @@ class Reconciler:
         up_status = (up or {}).get("status") or {}
         phase = up_status.get("phase")
         if phase == "Succeeded":
-            uri = (up_status.get("model") or {}).get("uri") or ((up.get("spec") or {}).get("output") or {}).get("uri")
+            # where the upstream wrote: its spec's output (status shows the URI with its credentials redacted)
+            uri = ((up.get("spec") or {}).get("output") or {}).get("uri") or (up_status.get("model") or {}).get("uri")
             if uri:
                 return {upstream: uri}
         if phase == "Failed":

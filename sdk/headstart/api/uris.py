@@ -8,6 +8,7 @@ resulting local path, so it knows nothing of Kubernetes.
 from __future__ import annotations
 
 import os
+import re
 from urllib.parse import urlsplit
 
 PVC_ROOT_ENV = "HEADSTART_PVC_ROOT"
@@ -110,3 +111,21 @@ def to_fsspec_url(uri: str) -> str:
     if scheme_of(uri) == "file" and uri.startswith("file://"):
         return urlsplit(uri).path
     return uri
+
+
+_CREDENTIALS = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s@'\"]*@)")
+_QUERY = re.compile(r"(?P<url>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s?'\"]*)\?[^\s'\"]*")
+
+
+def redact(uri: str) -> str:
+    """``uri`` as it may be shown: the credentials of ``scheme://user:secret@host`` become ``***`` and a query
+    string (a presigned URL's signature) is dropped; a plain path is left as it is.
+
+    Example: ``redact("s3://AKIA:s3cr3t@bucket/x?X-Amz-Signature=ab")`` is ``"s3://***@bucket/x"``."""
+    return redact_text(uri)
+
+
+def redact_text(text: str) -> str:
+    """Every URI in ``text`` redacted as :func:`redact` does (for error messages, log lines, model cards)."""
+    text = _CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", text)
+    return _QUERY.sub(lambda m: m.group("url"), text)

@@ -15,6 +15,7 @@ from typing import Any
 
 from .reasons import TERMINAL_PHASES, Phase, Reason
 from .status import Condition, FineTuneJobStatus, ModelStatus
+from .uris import redact_text
 
 CONDITION_TYPES = ("Created", "Running", "Succeeded", "Failed", "Suspended", "Ready", "Reconciling", "Stalled")
 #: The status fields a verdict decides (wire names).
@@ -39,6 +40,10 @@ class Verdict:
     """status.model from the container's termination message (when the last snapshot was lost)."""
     refused_change: str | None = None
     """Why a spec change was refused (the job goes on with the spec it started with)."""
+
+    def __post_init__(self) -> None:
+        # status, events and logs are for anyone who may read the job: no URI's credentials in them
+        object.__setattr__(self, "message", redact_text(self.message))
 
     def with_refusal(self, text: str | None) -> Verdict:
         return replace(self, refused_change=text)

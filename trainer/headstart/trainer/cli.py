@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from headstart.api.exitcodes import ExitCode
+from headstart.api.uris import redact_text
 
 from .errors import TrainerError
 from .reporting import Reporter
@@ -30,7 +31,7 @@ def run_file(path: str, output: str | None, reporter: Reporter,
     from headstart.api import ManifestError, load_job_file
 
     def fail(line: str) -> None:
-        print(f"error: {line}", file=sys.stderr, flush=True)
+        print(f"error: {redact_text(line)}", file=sys.stderr, flush=True)
 
     try:
         job = load_job_file(path)
@@ -46,7 +47,7 @@ def run_loaded(job: FineTuneJob, output: str | None, reporter: Reporter,
     """Run a loaded job; returns the process exit code (0 on success)."""
 
     def fail(line: str) -> None:
-        print(f"error: {line}", file=sys.stderr, flush=True)
+        print(f"error: {redact_text(line)}", file=sys.stderr, flush=True)
 
     if tensorflow_missing():
         fail(INSTALL_HINT)
@@ -65,7 +66,7 @@ def run_loaded(job: FineTuneJob, output: str | None, reporter: Reporter,
         if traceback_on_bug or os.environ.get("HEADSTART_DEBUG"):
             import traceback
 
-            traceback.print_exc()
+            print(redact_text(traceback.format_exc()), file=sys.stderr, end="", flush=True)
         reason = str(exc).strip().splitlines()
         fail(f"unexpected {type(exc).__name__}: {reason[0] if reason else ''} (HEADSTART_DEBUG=1 shows the "
              "traceback)")

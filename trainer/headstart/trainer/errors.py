@@ -6,6 +6,7 @@ at once; any other non-zero code is retried within backoffLimit and resumes from
 from __future__ import annotations
 
 from headstart.api.exitcodes import PERMANENT_EXIT_CODES, ExitCode, is_permanent
+from headstart.api.uris import redact_text
 
 __all__ = ["PERMANENT_EXIT_CODES", "BaseModelError", "DatasetDownloadError", "DatasetError", "NetworkError",
            "OutputConflictError", "OutputError", "SpecError", "TrainerError", "WeightsDownloadError",
@@ -13,12 +14,13 @@ __all__ = ["PERMANENT_EXIT_CODES", "BaseModelError", "DatasetDownloadError", "Da
 
 
 class TrainerError(Exception):
-    """A job that cannot be trained as specified. ``str(error)`` is one line for a user."""
+    """A job that cannot be trained as specified. ``str(error)`` is one line for a user, with the credentials
+    of any URI in it redacted (it goes to logs, the termination message and the job's status)."""
 
     exit_code = ExitCode.UNEXPECTED
 
     def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
+        super().__init__(redact_text(" ".join(str(message).split())))
 
 
 class SpecError(TrainerError):

@@ -32,6 +32,7 @@ from headstart.api import names
 from headstart.api.progress import ProgressSnapshot
 from headstart.api.status import ModelStatus
 from headstart.api.status import StageResult as StageStatus
+from headstart.api.uris import redact
 
 from .reporting import Progress, Reporter, RunPlan, StagePlan, StageResult, TrainResult
 
@@ -57,8 +58,10 @@ def stage_status(result: StageResult) -> StageStatus:
 
 
 def model_status(result: TrainResult) -> ModelStatus:
+    """status.model: where the model is (its credentials redacted: status is for anyone who may read the
+    job), the manifest's digest, the formats and the class names."""
     model = result.model
-    return ModelStatus(uri=model.uri, sha256=model.sha256, formats=list(model.formats),
+    return ModelStatus(uri=redact(model.uri), sha256=model.sha256, formats=list(model.formats),
                        class_names=list(model.class_names))
 
 

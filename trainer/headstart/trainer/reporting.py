@@ -12,6 +12,8 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
+from headstart.api.uris import redact_text
+
 
 @dataclass(frozen=True)
 class StagePlan:
@@ -133,7 +135,7 @@ class LineReporter(Reporter):
         self.stream = stream or sys.stdout
 
     def _say(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        print(redact_text(text), file=self.stream, flush=True)
 
     def started(self, plan: RunPlan) -> None:
         counts = ", ".join(f"{k} {v}" for k, v in plan.examples.items() if v is not None)
