@@ -30,7 +30,7 @@ install: $(STAMP)
 # The quickstart through the real CLI: data and base prepared (sklearn's bundled digits, no download),
 # three jobs run by `headstart run`, then transferred vs from-scratch test accuracy side by side.
 demo: install
-	$(VENV)/bin/headstart validate examples/quickstart/
+	$(VENV)/bin/headstart validate --local examples/quickstart/
 	$(PY) -m headstart.quickstart --prepare-only
 	$(VENV)/bin/headstart run examples/quickstart/digits-source.yaml
 	$(VENV)/bin/headstart run examples/quickstart/digits-transfer.yaml

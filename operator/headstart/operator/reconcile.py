@@ -76,7 +76,7 @@ def parse(body: dict[str, Any]) -> tuple[FineTuneJob | None, str]:
     doc = {"apiVersion": API_VERSION, "kind": KIND,
            "metadata": {"name": meta["name"], "namespace": meta["namespace"]}, "spec": body.get("spec") or {}}
     try:
-        return FineTuneJob.model_validate(doc), ""
+        return FineTuneJob.model_validate(doc, context={"target": "cluster"}), ""
     except ValidationError as exc:
         problems = problems_from(exc, fields_at)
         return None, "; ".join(p.render() for p in problems[:5])

@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ValidationError
 
 from .errors import Problem, format_path, problems_from
 from .job import API_VERSION, KIND, FineTuneJob
-from .uris import scheme_of
+
+#: Where a manifest is meant to run: a cluster (as the API server takes it) or this machine (`headstart run`,
+#: --local: a local output too).
+Target = Literal["cluster", "local"]
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
@@ -66,10 +69,11 @@ def _whole_numbers(value: Any) -> Any:
     return value
 
 
-def check_document(doc: Any) -> tuple[FineTuneJob | None, list[Problem]]:
+def check_document(doc: Any, target: Target = "cluster") -> tuple[FineTuneJob | None, list[Problem]]:
     """Validate one parsed YAML/JSON document as the API server reads it: every value of the JSON type its
-    field has (strict: no string read as a number, no true read as 1), then the models' rules. Returns the
-    job (None if invalid) and all problems."""
+    field has (strict: no string read as a number, no true read as 1), then the models' rules. ``target``
+    "local" takes what `headstart run` takes too (a local output). Returns the job (None if invalid) and
+    all problems."""
     if not isinstance(doc, dict):
         return None, [Problem("", f"a manifest must be a mapping (got {type(doc).__name__})")]
     head: list[Problem] = []
@@ -83,7 +87,8 @@ def check_document(doc: Any) -> tuple[FineTuneJob | None, list[Problem]]:
     if unsendable:
         return None, unsendable
     try:  # through JSON, strictly: JSON's types are the CRD's; timestamps (metadata, status) are its strings
-        job = FineTuneJob.model_validate_json(json.dumps(_whole_numbers(doc), default=_as_json), strict=True)
+        job = FineTuneJob.model_validate_json(json.dumps(_whole_numbers(doc), default=_as_json), strict=True,
+                                              context={"target": target})
     except ValidationError as exc:
         return None, problems_from(exc, fields_at)
     return job, warnings_for(job)
@@ -109,9 +114,4 @@ def warnings_for(job: FineTuneJob) -> list[Problem]:
         out.append(Problem(
             "spec.baseModel.weights",
             "weights 'none' with a frozen stage trains a head on random features", "warning"))
-    if scheme_of(spec.output.uri) in ("file", "memory") and not spec.output.uri.startswith("file://"):
-        out.append(Problem(
-            "spec.output.uri",
-            "a local path works for `headstart run` only; in a cluster use pvc://, s3:// or gs://",
-            "warning"))
     return out

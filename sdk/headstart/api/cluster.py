@@ -7,21 +7,27 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ._base import ApiModel, cel
-from .uris import check_uri, uri_cel
+from .uris import check_uri, scheme_of, uri_cel
 
 QUANTITY_PATTERN = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+
+
+LOCAL_OUTPUT = ("a local output would vanish with the training pod: in a cluster use pvc://CLAIM/path, s3:// or "
+                "gs:// (local paths, file:// and memory:// are for `headstart run` and --local)")
 
 
 class OutputSpec(ApiModel):
     """Where the trained model goes, and in which formats."""
 
-    model_config = cel(*uri_cel("uri", writable=True))
+    model_config = cel(*uri_cel("uri", writable=True),
+                       ("!has(self.uri) || (self.uri.contains('://') && !self.uri.matches('^(?i)(file|memory)://'))",
+                        f"uri: {LOCAL_OUTPUT}"))
 
     uri: str = Field(min_length=1, max_length=2048)
-    """Output location: pvc://CLAIM/path, s3://, gs://, file:// or (local runs) a path."""
+    """Output location: pvc://CLAIM/path, s3:// or gs://; for `headstart run`, also a path or file://."""
 
     formats: list[Literal["keras", "savedmodel", "tflite"]] = Field(
         default_factory=lambda: ["keras", "savedmodel"], min_length=1, max_length=3,
@@ -34,8 +40,10 @@ class OutputSpec(ApiModel):
 
     @field_validator("uri")
     @classmethod
-    def _uri(cls, value: str) -> str:
+    def _uri(cls, value: str, info: ValidationInfo) -> str:
         check_uri(value, writable=True)
+        if (info.context or {}).get("target") == "cluster" and scheme_of(value) in ("file", "memory"):
+            raise ValueError(LOCAL_OUTPUT)
         return value
 
     @field_validator("formats")

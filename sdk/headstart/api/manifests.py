@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import yaml
 
-from .checks import check_document
+from .checks import Target, check_document
 from .errors import Problem
 from .job import GROUP, KIND, FineTuneJob
 from .yaml_reading import decode_utf8, load_all, yaml_problem
@@ -61,9 +61,10 @@ def other_kind(doc: Any) -> str | None:
     return f"{api_version} {kind}".strip()
 
 
-def parse_text(text: str, source: str, other_kinds: Literal["check", "skip"] = "check") -> list[Document]:
-    """Parse and check every non-empty document of a YAML/JSON text. ``other_kinds="skip"`` leaves documents
-    of other kinds unchecked (``Document.skipped``)."""
+def parse_text(text: str, source: str, other_kinds: Literal["check", "skip"] = "check",
+               target: Target = "cluster") -> list[Document]:
+    """Parse and check every non-empty document of a YAML/JSON text, for ``target`` (check_document).
+    ``other_kinds="skip"`` leaves documents of other kinds unchecked (``Document.skipped``)."""
     try:
         raw: list[Any] = load_all(text)
     except yaml.YAMLError as exc:
@@ -76,7 +77,7 @@ def parse_text(text: str, source: str, other_kinds: Literal["check", "skip"] = "
         if skipped is not None:
             docs.append(Document(source, index, skipped=skipped))
             continue
-        job, problems = check_document(item)
+        job, problems = check_document(item, target)
         docs.append(Document(source, index, job, problems))
     if not docs:
         raise ManifestError([f"{source}: no manifest in the file"])
@@ -120,10 +121,12 @@ def expand_paths(paths: list[str], recursive: bool = False) -> list[str]:
     return out
 
 
-def load_job(path: str) -> FineTuneJob:
-    """Exactly one valid FineTuneJob from a file, or ManifestError naming every problem."""
+def load_job(path: str, target: Target = "local") -> FineTuneJob:
+    """Exactly one valid FineTuneJob from a file, or ManifestError naming every problem. The trainer's
+    reader: ``target`` "local" (`headstart run` may write to a local path; in a pod the spec came through
+    the API server, which checked it as a cluster's)."""
     source = "<stdin>" if path == "-" else path
-    docs = parse_text(read_source(path), source)
+    docs = parse_text(read_source(path), source, target=target)
     errors = [line for d in docs if not d.ok for line in d.lines()]
     if errors:
         raise ManifestError(errors)

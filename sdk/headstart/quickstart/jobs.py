@@ -104,7 +104,7 @@ def load_jobs(manifests: Path, workdir: Path, sizes: Sizes) -> dict[str, Any]:
             dataset = spec.get("dataset")
             if name != SOURCE and isinstance(dataset, dict) and isinstance(dataset.get("splits", {}), dict):
                 dataset.setdefault("splits", {})["test"] = 1 - sizes.train_per_class / sizes.target_per_class
-        job, problems = check_document(raw)
+        job, problems = check_document(raw, target="local")  # `headstart run`'s jobs
         errors = [p.render() for p in problems if p.severity == "error"]
         if job is None or errors:
             raise QuickstartError(f"{path}: {errors[0] if errors else 'invalid manifest'}")

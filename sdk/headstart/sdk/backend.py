@@ -24,6 +24,12 @@ class Backend(Protocol):
         """The namespace a job without one goes to (``local`` for this machine)."""
         ...
 
+    @property
+    def target(self) -> str:
+        """How a manifest is checked for it: "cluster" (as the API server does) or "local" (a local output
+        path too)."""
+        ...
+
     def submit(self, job: FineTuneJob) -> str:
         """Create the (checked) job; returns its name. AlreadyExists when the name is taken."""
         ...

@@ -32,12 +32,13 @@ from .results import JobEvent, StoredJob
 DEFAULT_TIMEOUT = 24 * 3600.0
 
 
-def load(job_or_path: FineTuneJob | str | os.PathLike | dict) -> FineTuneJob:
+def load(job_or_path: FineTuneJob | str | os.PathLike | dict, target: str = "cluster") -> FineTuneJob:
     """A checked FineTuneJob, as `headstart validate` checks it.
 
     Args:
         job_or_path: A FineTuneJob model, a manifest's path (one document; ``-`` for standard input) or a
             parsed manifest (a dict, as from ``yaml.safe_load``).
+        target: "cluster" (as the API server checks it) or "local" (a local output path is fine too).
 
     Returns:
         The job.
@@ -50,16 +51,19 @@ def load(job_or_path: FineTuneJob | str | os.PathLike | dict) -> FineTuneJob:
     from headstart.api.manifests import ManifestError, parse_text, read_source
 
     if isinstance(job_or_path, FineTuneJob):
-        return job_or_path
+        if target == "local":
+            return job_or_path
+        job_or_path = {"apiVersion": job_or_path.api_version, "kind": job_or_path.kind,
+                       "metadata": job_or_path.metadata.to_wire(), "spec": job_or_path.spec.to_wire()}
     if isinstance(job_or_path, dict):
-        job, problems = check_document(job_or_path)
+        job, problems = check_document(job_or_path, target)
         errors = [p.render() for p in problems if p.severity == "error"]
         if job is None or errors:
             raise InvalidJob(f"not a valid FineTuneJob: {errors[0] if errors else 'unreadable'}", errors)
         return job
     source = str(job_or_path)
     try:
-        documents = parse_text(read_source(source), "<stdin>" if source == "-" else source)
+        documents = parse_text(read_source(source), "<stdin>" if source == "-" else source, target=target)
     except ManifestError as exc:
         raise InvalidJob(exc.lines[0], exc.lines) from exc
     lines = [line for doc in documents for line in doc.lines() if "warning:" not in line]
@@ -140,7 +144,7 @@ class Client:
             AlreadyExists: A job of that name exists in the namespace.
             ClusterUnreachable, Forbidden, CrdNotInstalled: The cluster cannot take it.
         """
-        return self.backend.submit(load(job_or_path))
+        return self.backend.submit(load(job_or_path, self.backend.target))
 
     def get(self, name: str) -> StoredJob:
         """The job as it is now.

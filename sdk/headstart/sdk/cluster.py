@@ -32,6 +32,8 @@ class ClusterBackend:
         ClusterUnreachable: No kubeconfig, a malformed one, or no such context.
     """
 
+    target = "cluster"  # manifests are checked as the API server checks them
+
     def __init__(self, namespace: str | None = None, context: str | None = None, kubeconfig: Any = None):
         self.connection: Connection = connect(kubeconfig, context, namespace)
         from kubernetes import client

@@ -36,6 +36,10 @@ GONE = "the local trainer process ended without a result"
 
 
 class LocalBackend:
+    """Jobs trained on this machine, in the background (see headstart.sdk.backend.Backend)."""
+
+    target = "local"  # a local output path is fine here
+
     def __init__(self, root: str | os.PathLike = "headstart-runs"):
         self.root = Path(root)
         self.namespace = "local"

@@ -147,7 +147,7 @@ def init(
                    head=(head_epochs, head_optimizer, head_learning_rate, head_momentum),
                    finetune=(finetune_epochs, finetune_optimizer, finetune_learning_rate, finetune_momentum,
                              finetune_train_base))
-    job, problems = check_document(doc)
+    job, problems = check_document(doc, target="local")  # a local output is fine for `headstart run`
     errors = [p for p in problems if p.severity == "error"]
     for problem in errors or problems:
         mark = "" if problem.severity == "error" else "warning: "

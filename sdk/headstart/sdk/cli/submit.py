@@ -25,7 +25,7 @@ def submit(
     from headstart.sdk.client import load
 
     with reported("submit"):
-        job = load(file)
+        job = load(file, "local" if target.local else "cluster")
         sdk = target.client()
         name = sdk.submit(job)
         typer.echo(f"finetunejob/{name} created", err=True)

@@ -16,12 +16,12 @@ if TYPE_CHECKING:
     from headstart.api.manifests import Document
 
 
-def _check_file(path: str) -> tuple[list[Document], list[str]]:
+def _check_file(path: str, target: str) -> tuple[list[Document], list[str]]:
     from headstart.api.manifests import ManifestError, parse_text, read_source
 
     source = "<stdin>" if path == "-" else path
     try:
-        return parse_text(read_source(path), source, other_kinds="skip"), []
+        return parse_text(read_source(path), source, other_kinds="skip", target=target), []
     except ManifestError as exc:
         return [], exc.lines
 
@@ -42,6 +42,8 @@ def validate(
     output: str = output_option("text", ("text", "json")),
     strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print problems only: no notes, no summary."),
+    local: bool = typer.Option(False, "--local", help="Check for `headstart run` and --local: a local output "
+                                                      "path is fine (a cluster refuses it)."),
 ) -> None:
     """Check FineTuneJob manifests.
 
@@ -56,7 +58,7 @@ def validate(
     failed = warned = checked = skipped = 0
     records: list[dict] = []
     for path in paths:
-        docs, file_errors = _check_file(path)
+        docs, file_errors = _check_file(path, "local" if local else "cluster")
         if file_errors:  # the file as a whole: unreadable, not UTF-8, malformed YAML, a duplicate key, empty
             failed += 1
             source = "<stdin>" if path == "-" else path
