@@ -124,3 +124,41 @@ def test_a_namespaced_operator_serves_only_its_namespaces(operator, api_client, 
     finally:
         scoped.stop()
         operator.start()
+
+
+def test_the_periodic_resync_puts_right_a_status_write_that_was_lost(operator, api_client, kubelet, namespace,
+                                                                      tmp_path):
+    """The operator's status write after the pod's last event is refused (its right to patch status taken away
+    for a moment, as an API server outage would refuse it); no event comes after: only the resync (every 3 s
+    here, 60 s by default) brings the job to Succeeded."""
+    import json as json_
+
+    jobs = Jobs(api_client, namespace)
+    operator.stop()  # one operator at a time: this one resyncs every 3 s
+    quick = OperatorProcess(operator.kubeconfig, tmp_path, extra_args=("--resync-seconds", "3"),
+                            endpoint=operator.endpoint)
+    rbac = client.RbacAuthorizationV1Api(api_client)
+    role = rbac.read_cluster_role("headstart-operator")
+    rules = api_client.sanitize_for_serialization(role.rules)
+    without_status = [r for r in rules if r["resources"] != ["finetunejobs/status"]]
+    try:
+        quick.start()
+        jobs.create(job_manifest("lost"))
+        pod = jobs.live_pod("lost")
+        kubelet.wait_scheduled(namespace, pod.metadata.name)
+        kubelet.set_phase(namespace, pod.metadata.name, "Running")
+        jobs.wait_phase("lost", "Running")
+        rbac.patch_cluster_role("headstart-operator", {"rules": without_status})
+        model = {"uri": "s3://models/lost", "sha256": "b" * 64, "formats": ["keras"], "classNames": ["a", "b"]}
+        finish_pod(api_client, namespace, pod.metadata.name, 0, json_.dumps({"model": model}))
+        wait_for(lambda: jobs.batch.read_namespaced_job("lost", namespace).status.succeeded, "the Job complete", 60)
+        wait_for(lambda: "status of" in quick.log_tail(200) and "not updated" in quick.log_tail(200),
+                 "the operator's refused status write in its log", 60)
+        assert jobs.status("lost")["phase"] == "Running"  # the transition was lost ...
+        rbac.patch_cluster_role("headstart-operator", {"rules": rules})
+        done = jobs.wait_phase("lost", "Succeeded", timeout=60)  # ... and the resync, with no event, finds it
+        assert done["model"] == model
+    finally:
+        rbac.patch_cluster_role("headstart-operator", {"rules": rules})
+        quick.stop()
+        operator.start()

@@ -73,6 +73,7 @@ def test_the_diff_base_keeps_no_env_value_but_sees_it_change():
     (["-A", "--progress-port", "x"], {}, "--progress-port"),
     (["-A", "--tls-cert-file", "/nowhere/tls.crt"], {}, "--tls-cert-file: cannot read /nowhere/tls.crt"),
     (["-A", "--progress-url", "http://op:8443"], {}, "--progress-url"),
+    (["-A"], {"HEADSTART_RESYNC_SECONDS": "soon"}, "--resync-seconds: 'soon' is not a number of seconds"),
 ])
 def test_bad_flags_are_one_line_and_exit_2(argv, env, words, capsys, monkeypatch):
     for key, value in env.items():

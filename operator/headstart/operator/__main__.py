@@ -76,7 +76,7 @@ def run(config: OperatorConfig) -> None:
         await endpoint.stop()
         await kube.close()
 
-    registry = build_registry(reconciler, serve, unserve)
+    registry = build_registry(reconciler, serve, unserve, config.resync_seconds)
 
     liveness = (f"http://{config.bind_address}:{config.liveness_port}/healthz"
                 if config.liveness_port else None)

@@ -39,6 +39,7 @@ class OperatorConfig:
     liveness_port: int = 8080
     metrics_port: int = 9090
     progress_port: int = 8443
+    resync_seconds: float = 60.0
     bind_address: str = "0.0.0.0"
     tls_cert_file: str = f"{TLS_DIR}/tls.crt"
     tls_key_file: str = f"{TLS_DIR}/tls.key"
@@ -66,6 +67,8 @@ def parser() -> argparse.ArgumentParser:
                    help="port of the Prometheus /metrics (0: off; default 9090)")
     p.add_argument("--progress-port", default=env("HEADSTART_PROGRESS_PORT", "8443"),
                    help="HTTPS port where training pods post their progress (0: off; default 8443)")
+    p.add_argument("--resync-seconds", default=env("HEADSTART_RESYNC_SECONDS", "60"),
+                   help="every job is reconciled again this often, whatever happened (default 60)")
     p.add_argument("--bind-address", default=env("HEADSTART_BIND_ADDRESS", "0.0.0.0"),
                    help="address the ports listen on (default 0.0.0.0)")
     p.add_argument("--progress-url", default=env("HEADSTART_PROGRESS_URL", DEFAULT_PROGRESS_URL),
@@ -97,6 +100,16 @@ def _port(name: str, value: str | int) -> int:
     if not 0 <= port <= 65535:
         raise ConfigError(f"{name}: {port} is not a port (0-65535; 0 turns it off)")
     return port
+
+
+def _seconds(name: str, value: str | float) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: {value!r} is not a number of seconds") from None
+    if not 1 <= seconds <= 86400:
+        raise ConfigError(f"{name}: {seconds:g} is not between 1 and 86400 seconds")
+    return seconds
 
 
 def _read_pem(flag: str, path: str) -> str:
@@ -133,6 +146,7 @@ def from_args(args: argparse.Namespace) -> OperatorConfig:
     liveness_port = _port("--liveness-port", args.liveness_port)
     metrics_port = _port("--metrics-port", args.metrics_port)
     progress_port = _port("--progress-port", args.progress_port)
+    resync_seconds = _seconds("--resync-seconds", args.resync_seconds)
     progress_url = progress_ca = None
     if progress_port:
         if not args.progress_url.startswith("https://"):
@@ -147,5 +161,6 @@ def from_args(args: argparse.Namespace) -> OperatorConfig:
     return OperatorConfig(
         namespaces=tuple(args.namespace), all_namespaces=args.all_namespaces,
         liveness_port=liveness_port, metrics_port=metrics_port, progress_port=progress_port,
+        resync_seconds=resync_seconds,
         bind_address=args.bind_address, tls_cert_file=args.tls_cert_file, tls_key_file=args.tls_key_file,
         trainer=trainer, verbose=args.verbose)

@@ -31,6 +31,7 @@ CHILD_SELECTOR = f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
 FAILED_CREATE_SELECTOR = "reason=FailedCreate,involvedObject.kind=Job"
 HANDLER_RETRIES = 8
 HANDLER_BACKOFF = 2.0
+
 INDEXES = ("ftj_index", "ftj_downstream", "job_index", "pod_index")
 
 log = logging.getLogger("headstart.operator")
@@ -107,8 +108,10 @@ class LeanDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
 
 
 def build_registry(reconciler: Reconciler, serve: Callable[[], Awaitable[None]] | None = None,
-                   unserve: Callable[[], Awaitable[None]] | None = None) -> kopf.OperatorRegistry:
-    """Every handler, for ``reconciler``; ``serve``/``unserve`` start and stop the progress endpoint."""
+                   unserve: Callable[[], Awaitable[None]] | None = None,
+                   resync_seconds: float = 60.0) -> kopf.OperatorRegistry:
+    """Every handler, for ``reconciler``; ``serve``/``unserve`` start and stop the progress endpoint; every
+    job is reconciled again each ``resync_seconds``, whatever happened."""
     registry = kopf.OperatorRegistry()
     handler_opts = {"registry": registry, "retries": HANDLER_RETRIES, "backoff": HANDLER_BACKOFF}
 
@@ -158,15 +161,26 @@ def build_registry(reconciler: Reconciler, serve: Callable[[], Awaitable[None]] 
     async def reconcile(body: Any, retry: int, **kwargs: Any) -> None:
         await _guard(reconciler.ensure(_minimal(body), _indexes(kwargs)), retry)
 
+    @kopf.timer(*FTJ, interval=resync_seconds, initial_delay=resync_seconds, registry=registry)
+    async def resync(body: Any, **kwargs: Any) -> None:
+        """Each job's status re-derived from what exists, every resync_seconds: what a lost event left behind
+        (a transition during an API server outage, a downstream job whose wake-up failed, a handler whose
+        retries ran out) is put right. Idempotent; it writes only what changed."""
+        try:
+            await reconciler.ensure(_minimal(body), _indexes(kwargs))
+        except (ApiError, TimeoutError, OSError, aiohttp.ClientError, kopf.TemporaryError) as exc:
+            reconciler.metrics.error("resync")  # the next round tries again
+            log.warning("resync of %s/%s: %s", body["metadata"].get("namespace"), body["metadata"].get("name"), exc)
+
     @kopf.on.event(*FTJ, registry=registry)
     async def ftj_event(type: str | None, namespace: str, name: str, **kwargs: Any) -> None:
         if type == "DELETED":
             reconciler.forget(namespace, name)
         try:
             await reconciler.upstream_changed(namespace, name, _indexes(kwargs))
-        except (ApiError, TimeoutError, OSError, aiohttp.ClientError) as exc:  # its next event or a restart retries
+        except (ApiError, TimeoutError, OSError, aiohttp.ClientError) as exc:  # its next event or the resync retries
             reconciler.metrics.error(exc.__class__.__name__)
-            log.warning("could not reconcile the jobs waiting for %s/%s: %s", namespace, name, exc)
+            log.warning("could not reconcile the jobs waiting for %s/%s (the resync will): %s", namespace, name, exc)
 
     # -- children ------------------------------------------------------------------------------------------------
 
