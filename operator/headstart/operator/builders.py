@@ -17,7 +17,8 @@ import yaml
 
 from headstart.api import names
 from headstart.api.exitcodes import PERMANENT_EXIT_CODES
-from headstart.api.job import API_VERSION, KIND, FineTuneJob
+from headstart.api.job import FineTuneJob, manifest
+from headstart.api.pods import restricted_container, restricted_pod
 from headstart.api.progress import audience, endpoint_path
 from headstart.api.uris import pvc_claim
 
@@ -40,9 +41,7 @@ def spec_hash(spec: dict[str, Any]) -> str:
 
 
 def owner_reference(body: dict[str, Any]) -> dict[str, Any]:
-    meta = body["metadata"]
-    return {"apiVersion": API_VERSION, "kind": KIND, "name": meta["name"], "uid": meta["uid"],
-            "controller": True, "blockOwnerDeletion": True}
+    return names.owner_reference(body["metadata"]["name"], body["metadata"]["uid"])
 
 
 def _meta(body: dict[str, Any], name: str, extra_labels: dict[str, str] | None = None,
@@ -63,8 +62,7 @@ def rendered_job(body: dict[str, Any]) -> str:
     """The job file the trainer reads: the user's spec exactly as written (defaults apply on reading), with
     the API version it was read with."""
     meta = body["metadata"]
-    doc = {"apiVersion": API_VERSION, "kind": KIND,
-           "metadata": {"name": meta["name"], "namespace": meta["namespace"]}, "spec": body["spec"]}
+    doc = manifest(meta["name"], meta["namespace"], body["spec"])
     return yaml.dump(doc, Dumper=_DUMPER, sort_keys=False)
 
 
@@ -170,13 +168,10 @@ def trainer_args(job: FineTuneJob, from_jobs: dict[str, str]) -> list[str]:
 
 def pod_security(config: TrainerConfig) -> tuple[dict, dict]:
     """(pod, container) security contexts that Pod Security "restricted" admits."""
-    pod = {"runAsNonRoot": True, "runAsUser": config.run_as_user, "runAsGroup": config.run_as_user,
-           "fsGroup": config.run_as_user, "seccompProfile": {"type": "RuntimeDefault"},
-           # a volume whose root already has the group is not chowned file by file at every pod start
-           "fsGroupChangePolicy": "OnRootMismatch"}
-    container = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True,
-                 "privileged": False}
-    return pod, container
+    pod = restricted_pod(config.run_as_user, config.run_as_user, fsGroup=config.run_as_user,
+                         # a volume whose root already has the group is not chowned file by file at every start
+                         fsGroupChangePolicy="OnRootMismatch")
+    return pod, restricted_container(privileged=False)
 
 
 def build_job(body: dict[str, Any], job: FineTuneJob, config: TrainerConfig,

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from headstart.api import names
 from headstart.api.checks import fields_at
 from headstart.api.errors import problems_from
-from headstart.api.job import API_VERSION, KIND, FineTuneJob
+from headstart.api.job import API_VERSION, KIND, FineTuneJob, manifest
 from headstart.api.progress import TRAINER_FIELDS
 from headstart.api.reasons import NOTHING_CREATED, TERMINAL_PHASES, Phase, Reason
 from headstart.api.verdict import VERDICT_FIELDS, Verdict, needs_patch, status_patch
@@ -73,8 +73,7 @@ def owned_by(obj: dict[str, Any], uid: str) -> bool:
 def parse(body: dict[str, Any]) -> tuple[FineTuneJob | None, str]:
     """The job as the API models read it, or None and a one-line reason naming the fields."""
     meta = body["metadata"]
-    doc = {"apiVersion": API_VERSION, "kind": KIND,
-           "metadata": {"name": meta["name"], "namespace": meta["namespace"]}, "spec": body.get("spec") or {}}
+    doc = manifest(meta["name"], meta["namespace"], body.get("spec") or {})
     try:
         return FineTuneJob.model_validate(doc, context={"target": "cluster"}), ""
     except ValidationError as exc:

@@ -24,7 +24,7 @@ from .stages import StageSpec
 from .status import FineTuneJobStatus
 
 __all__ = ["API_VERSION", "GROUP", "KIND", "PLURAL", "SHORT_NAMES", "SINGULAR", "VERSION", "FineTuneJob",
-           "FineTuneJobSpec", "ObjectMeta"]
+           "FineTuneJobSpec", "ObjectMeta", "manifest"]
 
 
 
@@ -157,3 +157,15 @@ class FineTuneJob(ApiModel):
         return f"FineTuneJob({', '.join(parts)})"
 
     __str__ = __repr__
+
+    def to_manifest(self) -> dict:
+        """The job as a manifest: apiVersion, kind, its metadata and the spec as the user wrote it (camelCase,
+        no defaults written in), no status."""
+        return {"apiVersion": self.api_version, "kind": self.kind, "metadata": self.metadata.to_wire(),
+                "spec": self.spec.to_wire()}
+
+
+def manifest(name: str, namespace: str | None, spec: dict) -> dict:
+    """A FineTuneJob manifest of a raw ``spec`` (as stored: camelCase), as the operator hands it on."""
+    metadata = {"name": name} if namespace is None else {"name": name, "namespace": namespace}
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}

@@ -119,6 +119,16 @@ def child_labels(job_name: str) -> dict[str, str]:
     }
 
 
+def owner_reference(job_name: str, uid: str, *, controller: bool = True) -> dict[str, object]:
+    """The ownerReference a child of FineTuneJob ``job_name`` carries: deleting the job deletes the child.
+    A controller reference also blocks the job's deletion until the child is gone (which, with
+    OwnerReferencesPermissionEnforcement, needs the right to update the job's finalizers)."""
+    ref: dict[str, object] = {"apiVersion": API_VERSION, "kind": KIND, "name": job_name, "uid": uid}
+    if controller:
+        ref.update(controller=True, blockOwnerDeletion=True)
+    return ref
+
+
 def selector_for(job_name: str) -> str:
     """Label selector of a FineTuneJob's children (for kubectl -l and list calls)."""
     return f"{LABEL_FINETUNEJOB}={label_value(job_name)},{LABEL_MANAGED_BY}={MANAGED_BY}"

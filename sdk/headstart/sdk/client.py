@@ -53,8 +53,7 @@ def load(job_or_path: FineTuneJob | str | os.PathLike | dict, target: str = "clu
     if isinstance(job_or_path, FineTuneJob):
         if target == "local":
             return job_or_path
-        job_or_path = {"apiVersion": job_or_path.api_version, "kind": job_or_path.kind,
-                       "metadata": job_or_path.metadata.to_wire(), "spec": job_or_path.spec.to_wire()}
+        job_or_path = job_or_path.to_manifest()
     if isinstance(job_or_path, dict):
         job, problems = check_document(job_or_path, target)
         errors = [p.render() for p in problems if p.severity == "error"]

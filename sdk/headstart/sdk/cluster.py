@@ -62,8 +62,7 @@ class ClusterBackend:
 
     def submit(self, job: FineTuneJob) -> str:
         namespace = job.metadata.namespace or self.namespace
-        body = {"apiVersion": job.api_version, "kind": job.kind,
-                "metadata": job.metadata.to_wire(), "spec": job.spec.to_wire()}
+        body = job.to_manifest()
         body["metadata"]["namespace"] = namespace
         self._call(self._what(job.name, namespace), self.custom.create_namespaced_custom_object,
                    GROUP, VERSION, namespace, PLURAL, body)

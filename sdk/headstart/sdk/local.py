@@ -60,9 +60,7 @@ class LocalBackend:
         if (record / "job.yaml").exists():
             raise AlreadyExists(f"local job {job.name} already exists under {self.root} (delete it first)")
         record.mkdir(parents=True, exist_ok=True)
-        doc = {"apiVersion": job.api_version, "kind": job.kind, "metadata": job.metadata.to_wire(),
-               "spec": job.spec.to_wire()}
-        (record / "job.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        (record / "job.yaml").write_text(yaml.safe_dump(job.to_manifest(), sort_keys=False))
         (record / "output").write_text(str((self.root / job.name).resolve()))
         apply_verdict(record, Verdict(Phase.PENDING, Reason.CREATING, "starting the local trainer"))
         self._start(record)

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from headstart.api import API_VERSION, KIND, FineTuneJob, names
+from headstart.api import FineTuneJob, names
+from headstart.api.pods import restricted_container, restricted_pod
 from headstart.api.uris import pvc_claim
 
 from .artifacts import unpack_tar
@@ -61,23 +62,21 @@ def helper_pod(job: FineTuneJob, uid: str, claim: str, runs: Runs, name: str) ->
             "name": name,
             "labels": {names.LABEL_FINETUNEJOB: names.label_value(job.name), "app.kubernetes.io/component": "fetch",
                        names.LABEL_NAME: names.APP_NAME},
-            "ownerReferences": [{"apiVersion": API_VERSION, "kind": KIND, "name": job.name, "uid": uid}],
+            "ownerReferences": [names.owner_reference(job.name, uid, controller=False)],
         },
         "spec": {
             **placement,
             "restartPolicy": "Never",
             "activeDeadlineSeconds": HELPER_SECONDS,
             "automountServiceAccountToken": False,
-            "securityContext": {"runAsNonRoot": True, "runAsUser": runs.user, "runAsGroup": runs.group,
-                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "securityContext": restricted_pod(runs.user, runs.group),
             **({"imagePullSecrets": [{"name": s} for s in runs.pull_secrets]} if runs.pull_secrets else {}),
             "containers": [{
                 "name": "fetch",
                 "image": runs.image,
                 "imagePullPolicy": runs.pull_policy,
                 "command": ["sleep", str(HELPER_SECONDS)],
-                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-                                    "readOnlyRootFilesystem": True, "runAsNonRoot": True},
+                "securityContext": restricted_container(readOnlyRootFilesystem=True),
                 "volumeMounts": [{"name": "claim", "mountPath": MOUNT, "readOnly": True}],
                 "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
             }],
