@@ -1,1 +1,3 @@
-"""The Headstart operator (kopf). It lands with the operator issue; only the package root exists yet."""
+"""The Headstart operator (kopf): FineTuneJobs into training Jobs, their status from what it observes and
+from the progress its pods post (``python -m headstart.operator``; operator/README.md). Importing the package
+imports neither kopf nor the kubernetes client."""
