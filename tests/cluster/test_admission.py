@@ -50,7 +50,8 @@ def test_a_job_names_only_secrets_and_claims_its_author_may_read(alice, api_clie
                                                "secretKeyRef": {"name": "team-creds", "key": "key"}}])
     refused = as_user(kubectl, alice, namespace, with_secret)
     assert refused.returncode != 0
-    assert "team-creds" in refused.stderr and "alice may not get them" in refused.stderr, refused.stderr
+    assert "name the Secret(s) team-creds" in refused.stderr and "alice may not get them" in refused.stderr, \
+        refused.stderr
     assert "secrets, verb get" in refused.stderr
     assert "s3cr3t" not in refused.stderr
     from_secret = job_manifest("creds-from", envFrom=[{"secretRef": {"name": "team-creds"}}])
@@ -65,12 +66,31 @@ def test_a_job_names_only_secrets_and_claims_its_author_may_read(alice, api_clie
                              output={"uri": "pvc://models/flowers"})
     refused = as_user(kubectl, alice, namespace, on_claims)
     assert refused.returncode != 0
-    assert "models, photos" in refused.stderr and "persistentvolumeclaims, verb get" in refused.stderr, refused.stderr
+    assert "spec.output.uri names the PersistentVolumeClaim models" in refused.stderr, refused.stderr
+    assert "alice may not get it (it needs the right to get it: persistentvolumeclaims, verb get)" in refused.stderr
     grant(api_client, namespace, alice, "read-claims", [
         {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "resourceNames": ["photos", "models"],
          "verbs": ["get"]}])
     admitted = as_user(kubectl, alice, namespace, on_claims)
     assert admitted.returncode == 0, admitted.stderr
+    # as many Secrets and claims as a job may name: each checked, within what the API server lets a request spend
+    names = [f"s{i:02d}" for i in range(16)]
+    grant(api_client, namespace, alice, "read-many", [
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": names, "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "resourceNames": ["base", "tfds"],
+         "verbs": ["get"]}])
+    many = job_manifest("many", env=[{"name": f"K{i}", "secretKeyRef": {"name": n, "key": "k"}}
+                                     for i, n in enumerate(names[:12])],
+                        envFrom=[{"secretRef": {"name": n}} for n in names[12:]],
+                        baseModel={"uri": "pvc://base/model.keras"},
+                        dataset={"tfds": {"name": "tf_flowers", "dataDir": "pvc://tfds/data"}},
+                        output={"uri": "pvc://models/many"})
+    admitted = as_user(kubectl, alice, namespace, many)
+    assert admitted.returncode == 0, admitted.stderr
+    last_unreadable = copy.deepcopy(many)
+    last_unreadable["spec"]["envFrom"][-1]["secretRef"]["name"] = "not-hers"
+    refused = as_user(kubectl, alice, namespace, last_unreadable)
+    assert refused.returncode != 0 and "not-hers" in refused.stderr, refused.stderr
     # the guard looks at the spec only: a job whose Secret its author may not read can still be labelled
     kubectl("-n", namespace, "create", "-f", "-", input=json.dumps(with_secret))  # by the admin
     client.RbacAuthorizationV1Api(api_client).delete_namespaced_role_binding("read-team-creds", namespace)

@@ -186,3 +186,48 @@ def test_a_memory_limit_too_small_is_reported_as_oom(reachable_operator, workspa
     with pytest.raises(JobFailed) as failed:
         sdk.wait("tight", timeout=300)
     assert failed.value.reason == "OOMKilled" and "spec.resources.memory" in failed.value.detail
+
+
+def test_a_lost_node_is_said_and_the_job_resumes_when_its_pod_is_freed(reachable_operator, node, workspace,
+                                                                       api_client, kubeconfig, namespace):
+    """The node stops answering mid-stage (its kubelet gone, its pods' processes killed): within 60 s of the
+    node going NotReady the status says NodeLost and `why` says what the platform must do; once the pod is
+    freed (deleted) and a node is Ready again, the job resumes from its checkpoint and ends with exactly its
+    epochs."""
+    import time
+
+    from headstart.sdk.explain import explain, render
+
+    folder, image = workspace
+    sdk = Client(namespace=namespace, kubeconfig=kubeconfig)
+    sdk.submit(job("stranded", image))
+    followed, _, _ = follow_in_background(sdk, "stranded")
+    wait_for(lambda: any(line.startswith("stage 2 tune epoch 2/") for line in followed),
+             "the trainer's log line for epoch 2 of stage tune", 600)
+    first = sdk.backend.pods("stranded")[-1].metadata.name
+    core = client.CoreV1Api(api_client)
+    node.lose()
+    revived = False
+    try:
+        def not_ready() -> float | None:
+            conds = core.read_node(node.name).status.conditions or []
+            return time.monotonic() if any(c.type == "Ready" and c.status != "True" for c in conds) else None
+
+        went = wait_for(not_ready, "the node NotReady", 180)
+        status = wait_for(lambda: (s := sdk.get("stranded").status) and s.reason == "NodeLost" and s, "NodeLost", 90)
+        assert time.monotonic() - went < 60
+        assert status.phase.value == "Running" and f"node {node.name} stopped answering" in status.message
+        advice = "\n".join(render(explain(sdk.get("stranded"), sdk.events("stranded"))))
+        assert "kubectl delete pod" in advice and "out-of-service" in advice, advice
+        core.delete_namespaced_pod(first, namespace, grace_period_seconds=0)  # the platform frees the pod
+        node.revive()
+        revived = True
+        done = sdk.wait("stranded", timeout=900)
+    finally:
+        if not revived:
+            node.revive()
+    history = json.loads((folder / "models" / "stranded" / "metrics.json").read_text())["stages"]
+    assert [s["epochs_completed"] for s in history] == [1, TUNE_EPOCHS]
+    assert [e["epoch"] for e in history[1]["epochs_history"]] == list(range(1, TUNE_EPOCHS + 1))
+    assert [s.epochs_completed for s in done.status.stages] == [1, TUNE_EPOCHS]
+    assert "resuming stage 2 after epoch" in "\n".join(sdk.logs("stranded"))

@@ -143,6 +143,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def pids_below(roots: list[Path]) -> set[int]:
+    """Every process in the cgroups below ``roots`` (each hierarchy)."""
+    return _pids_below(roots)
+
+
 def _pids_below(roots: list[Path]) -> set[int]:
     pids: set[int] = set()
     for root in roots:

@@ -112,6 +112,25 @@ class Node:
         self._extra_relays.append(relay)
         return relay
 
+    def lose(self) -> None:
+        """The node stops answering, as a machine that lost power would: the kubelet stops (no more heartbeats,
+        no status) and every pod's processes are killed; containerd, the namespaces and the API objects stay.
+        ``revive()`` brings it back."""
+        kubelet = next(c for c in self.components if c.name == "kubelet")
+        kubelet.stop(grace=0.0)
+        for pid in cgroups.pids_below(self.cgroup.dirs("kubepods")):
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+    def revive(self, timeout: float = 120.0) -> None:
+        """Start the kubelet again (after ``lose()``): the node is Ready with its GPUs again."""
+        deadline = time.monotonic() + timeout
+        self.components = [c for c in self.components if c.name != "kubelet"]
+        self._start_kubelet(binaries.resolve_node(), deadline)
+        self._advertise_gpus(deadline)
+
     def firewall_counters(self) -> dict[str, int]:
         """Packets refused so far, by rule comment (nodeconfig.REFUSED_TCP, REFUSED_OTHER)."""
         import json

@@ -122,3 +122,17 @@ def test_the_endpoint_is_served_with_the_secret_certgen_makes_once():
         {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["headstart-operator-tls"], "verbs": ["get"]}]
     sc = certgen["Job"]["spec"]["template"]["spec"]["containers"][0]["securityContext"]
     assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+
+
+def test_each_admission_rule_checks_at_most_two_rights():
+    """The API server lets one CEL expression spend two authorization checks, and one request ten million
+    units: the guard checks every Secret a job may name (MAX_SECRET_REFERENCES) in pairs, each claim alone."""
+    from headstart.api.job import MAX_SECRET_REFERENCES
+
+    policy = next(d for d in docs("admission.yaml") if d["kind"] == "ValidatingAdmissionPolicy"
+                  and d["metadata"]["name"] == "headstart-finetunejobs")
+    checks = [v["expression"].count(".check(") for v in policy["spec"]["validations"]]
+    assert max(checks) <= 2 and sum(checks) * 350_000 <= 10_000_000
+    secret_rules = [v for v in policy["spec"]["validations"] if "variables.secrets[" in v["expression"]]
+    covered = max(int(i) for v in secret_rules for i in __import__("re").findall(r"secrets\[(\d+)\]", v["expression"]))
+    assert covered + 1 == MAX_SECRET_REFERENCES

@@ -105,6 +105,20 @@ def test_a_retry_says_what_failed_before():
     assert seen.phase == "Running" and "retry 1 after OOMKilled" in seen.message
 
 
+def test_a_pod_on_a_node_that_stopped_answering_is_node_lost():
+    running = pod("Running", node="gpu-node-0")
+    lost = {"gpu-node-0": {"ready": "Unknown", "since": "2026-01-01T00:10:00Z"}}
+    seen = observe(job(), [running], user_suspend=False, nodes=lost)
+    assert (seen.phase, seen.reason) == ("Running", "NodeLost")
+    assert "node gpu-node-0 stopped answering since 2026-01-01T00:10:00Z" in seen.message
+    being_deleted = pod("Running", node="gpu-node-0")
+    being_deleted["metadata"]["deletionTimestamp"] = "2026-01-01T00:15:00Z"  # evicted, but nobody confirms it
+    assert observe(job(), [being_deleted], user_suspend=False, nodes=lost).reason == "NodeLost"
+    ready = {"gpu-node-0": {"ready": "True", "since": "2026-01-01T00:20:00Z"}}
+    assert observe(job(), [running], user_suspend=False, nodes=ready).reason == "Training"
+    assert observe(job(), [running], user_suspend=False).reason == "Training"  # nodes unknown: as before
+
+
 def conds(patch):
     return {c["type"]: c for c in patch["conditions"]}
 

@@ -26,13 +26,14 @@ from .reconcile import RETRYABLE, Reconciler, plain
 FTJ = (GROUP, VERSION, PLURAL)
 JOBS = ("batch", "v1", "jobs")
 PODS = ("v1", "pods")
+NODES = ("v1", "nodes")
 EVENTS = ("v1", "events")
 CHILD_SELECTOR = f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
 FAILED_CREATE_SELECTOR = "reason=FailedCreate,involvedObject.kind=Job"
 HANDLER_RETRIES = 8
 HANDLER_BACKOFF = 2.0
 
-INDEXES = ("ftj_index", "ftj_downstream", "job_index", "pod_index")
+INDEXES = ("ftj_index", "ftj_downstream", "job_index", "pod_index", "node_index")
 
 log = logging.getLogger("headstart.operator")
 
@@ -59,6 +60,14 @@ def _child_key(namespace: str, labels: Any) -> dict[tuple[str, str], bool] | Non
     if not label or (labels or {}).get(names.LABEL_MANAGED_BY) != names.MANAGED_BY:
         return None
     return {(namespace, label): True}
+
+
+def _node_readiness(status: Any) -> dict[str, Any]:
+    """{"ready": the Ready condition's status ("Unknown" when the node never said), "since": when it became so}."""
+    for cond in (status or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return {"ready": cond.get("status") or "Unknown", "since": cond.get("lastTransitionTime")}
+    return {"ready": "Unknown", "since": None}
 
 
 def _indexes(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -153,6 +162,10 @@ def build_registry(reconciler: Reconciler, serve: Callable[[], Awaitable[None]] 
         key = _child_key(namespace, labels)
         return {k: _pod_summary(body) for k in key} if key else None
 
+    @kopf.index(*NODES, id="node_index", registry=registry)
+    def node_index(name: str, status: Any, **_: Any) -> dict:
+        return {name: _node_readiness(status)}
+
     # -- FineTuneJobs -----------------------------------------------------------------------------------------
 
     @kopf.on.resume(*FTJ, **handler_opts)
@@ -201,6 +214,13 @@ def build_registry(reconciler: Reconciler, serve: Callable[[], Awaitable[None]] 
     @kopf.on.event(*PODS, registry=registry, labels={names.LABEL_MANAGED_BY: names.MANAGED_BY})
     async def pod_event(namespace: str, labels: Any, **kwargs: Any) -> None:
         await child_changed(namespace, labels, kwargs)
+
+    @kopf.on.event(*NODES, registry=registry)
+    async def node_event(name: str, **kwargs: Any) -> None:
+        """A node changed (its readiness, say): the jobs with a pod on it say what that means for them
+        (NodeLost, or training again); their status is written only if it changed."""
+        for namespace, label in reconciler.jobs_on_node(name, _indexes(kwargs)):
+            await child_changed(namespace, {names.LABEL_FINETUNEJOB: label}, kwargs)
 
     @kopf.on.event(*EVENTS, registry=registry)
     async def failed_create(body: Any, namespace: str, **kwargs: Any) -> None:

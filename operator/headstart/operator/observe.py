@@ -126,12 +126,30 @@ def explain_no_pod(failed_create: str | None) -> tuple[Reason, str]:
     return Reason.JOB_CREATED, "the training Job is created; waiting for its pod"
 
 
+def lost_node(pod: dict[str, Any], nodes: dict[str, dict[str, Any]] | None) -> dict[str, Any] | None:
+    """The node of ``pod`` when that node stopped answering (its Ready condition not True), else None."""
+    node = (pod.get("spec") or {}).get("nodeName")
+    seen = (nodes or {}).get(node) if node else None
+    return seen if seen is not None and seen.get("ready") != "True" else None
+
+
+def explain_lost(pod: dict[str, Any], node: dict[str, Any], start: str | None, retry: str) -> Observation:
+    name, where = pod["metadata"]["name"], (pod.get("spec") or {}).get("nodeName")
+    since = f" since {node['since']}" if node.get("since") else ""
+    return Observation(Phase.RUNNING, Reason.NODE_LOST,
+                       f"node {where} stopped answering{since} (Ready {node.get('ready') or 'Unknown'}); pod {name} "
+                       "stays until it is deleted or the node is tainted out of service, then the job resumes "
+                       f"from its checkpoint{retry}", start)
+
+
 def observe(job: dict[str, Any] | None, pods: list[dict[str, Any]], *, user_suspend: bool,
-            failed_create: str | None = None) -> Observation:
+            failed_create: str | None = None, nodes: dict[str, dict[str, Any]] | None = None) -> Observation:
     """Phase, reason and message of a FineTuneJob from its Job and that Job's pods.
 
     ``user_suspend`` is spec.runPolicy.suspend: a Job suspended without it was suspended by a queue
-    (Kueue), which is waiting, not an error. ``failed_create`` is the last FailedCreate event of the Job."""
+    (Kueue), which is waiting, not an error. ``failed_create`` is the last FailedCreate event of the Job.
+    ``nodes`` maps a node's name to its readiness ({"ready": "True|False|Unknown", "since": time}): a pod on
+    a node that stopped answering is explained as such."""
     if job is None:
         return Observation(Phase.PENDING, Reason.CREATING, "creating the training Job")
     jstatus = job.get("status") or {}
@@ -169,8 +187,13 @@ def observe(job: dict[str, Any] | None, pods: list[dict[str, Any]], *, user_susp
     if jstatus.get("failed"):
         reason, message = explain_failure(_newest([p for p in pods if p["status"].get("phase") == "Failed"]))
         retry = f" (retry {jstatus['failed']} after {reason}: {message})"
-    live = [p for p in pods if (p.get("status") or {}).get("phase") in ("Pending", "Running")
-            and not (p.get("metadata") or {}).get("deletionTimestamp")]
+    unfinished = [p for p in pods if (p.get("status") or {}).get("phase") in ("Pending", "Running")]
+    stranded = [(p, lost_node(p, nodes)) for p in unfinished]
+    stranded = [(p, node) for p, node in stranded if node is not None]
+    if stranded:
+        pod, node = max(stranded, key=lambda pair: _created(pair[0]))
+        return explain_lost(pod, node, start, retry)
+    live = [p for p in unfinished if not (p.get("metadata") or {}).get("deletionTimestamp")]
     running = [p for p in live if p["status"].get("phase") == "Running"]
     if running:
         pod = _newest(running)

@@ -70,6 +70,14 @@ def owned_by(obj: dict[str, Any], uid: str) -> bool:
     return any(o.get("uid") == uid for o in (obj.get("metadata") or {}).get("ownerReferences") or [])
 
 
+def _nodes(indexes: dict[str, Any], pods: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The readiness of the nodes ``pods`` are on (kopf's node index)."""
+    index = indexes.get("node_index")
+    wanted = {(p.get("spec") or {}).get("nodeName") for p in pods} - {None}
+    return {node: value for node in wanted if index is not None and node in index
+            for value in index[node]}
+
+
 def parse(body: dict[str, Any]) -> tuple[FineTuneJob | None, str]:
     """The job as the API models read it, or None and a one-line reason naming the fields."""
     meta = body["metadata"]
@@ -117,6 +125,15 @@ class Reconciler:
             if not self.current_status(body).get("trainingJob"):
                 return  # ensure() has not finished this job's children: it names the Job once they all exist
             await self._report(body, job_obj, indexes)
+
+    @staticmethod
+    def jobs_on_node(node: str, indexes: dict[str, Any]) -> set[tuple[str, str]]:
+        """(namespace, job label) of every job with a pod on ``node``."""
+        pods = indexes.get("pod_index")
+        if pods is None:
+            return set()
+        return {key for key in list(pods) for pod in pods[key]
+                if (pod.get("spec") or {}).get("nodeName") == node}
 
     @staticmethod
     def has_downstream(namespace: str, name: str, indexes: dict[str, Any]) -> bool:
@@ -256,7 +273,8 @@ class Reconciler:
         pods = list(pods_index[(ns, label)]) if pods_index is not None and (ns, label) in pods_index else []
         user_suspend = bool(((body.get("spec") or {}).get("runPolicy") or {}).get("suspend"))
         seen = observe(job_obj, pods, user_suspend=user_suspend,
-                       failed_create=self.failed_create.get((ns, job_obj["metadata"]["name"])))
+                       failed_create=self.failed_create.get((ns, job_obj["metadata"]["name"])),
+                       nodes=_nodes(indexes, pods))
         verdict = Verdict(seen.phase, seen.reason, seen.message, created=True,
                           training_job=job_obj["metadata"]["name"], start_time=seen.start_time,
                           completion_time=seen.completion_time, model=seen.model)

@@ -48,11 +48,20 @@ class ObjectMeta(ApiModel):
     """Set by the API server."""
 
 
+#: Secret references (env secretKeyRef and envFrom) a job may make: deploy/admission.yaml checks each one's
+#: author's right to read it, and the API server lets one request spend that many authorization checks.
+MAX_SECRET_REFERENCES = 16
+
+
 class FineTuneJobSpec(ApiModel):
     """Desired state of a FineTuneJob: base model, head, data, the stage schedule and where it runs."""
 
     model_config = cel(("self.stages.all(s, self.stages.exists_one(t, t.name == s.name))",
-                        "stages: stage names must be unique"))
+                        "stages: stage names must be unique"),
+                       ("(has(self.env) ? self.env.filter(e, has(e.secretKeyRef)).size() : 0)"
+                        f" + (has(self.envFrom) ? self.envFrom.size() : 0) <= {MAX_SECRET_REFERENCES}",
+                        f"env, envFrom: at most {MAX_SECRET_REFERENCES} Secret references (the admission guard checks "
+                        "each against its author's rights)"))
 
     base_model: BaseModelSpec
     """The pretrained model to start from."""
@@ -95,6 +104,14 @@ class FineTuneJobSpec(ApiModel):
 
     env_from: list[EnvFromSource] = Field(default_factory=list, max_length=16)
     """Secrets whose keys become environment variables of the trainer."""
+
+    @model_validator(mode="after")
+    def _few_secrets(self) -> FineTuneJobSpec:
+        count = sum(var.secret_key_ref is not None for var in self.env) + len(self.env_from)
+        if count > MAX_SECRET_REFERENCES:
+            raise ValueError(f"env, envFrom: at most {MAX_SECRET_REFERENCES} Secret references (got {count}; the "
+                             "admission guard checks each against its author's rights)")
+        return self
 
     @model_validator(mode="after")
     def _stage_names_unique(self) -> FineTuneJobSpec:

@@ -105,6 +105,12 @@ class Reason(str, Enum):
     # -- Running ---------------------------------------------------------------------------------------------
     TRAINING = ("Training", Phase.RUNNING, "the trainer runs")
     FINISHING = ("Finishing", Phase.RUNNING, "the trainer finished; the Job completes", "", _QUIET)
+    NODE_LOST = (
+        "NodeLost", Phase.RUNNING, "the training pod's node stopped answering",
+        "the node stopped answering and Kubernetes keeps its pod until the platform frees it: delete the pod "
+        "(`kubectl delete pod POD --force`) or, when the node is down for good, taint it out of service "
+        "(`kubectl taint node NODE node.kubernetes.io/out-of-service=nodeshutdown:NoExecute`); the job then "
+        "resumes from its last checkpoint on a Ready node", _WARNING)
 
     # -- Succeeded -------------------------------------------------------------------------------------------
     SUCCEEDED = ("Succeeded", Phase.SUCCEEDED, "the model is written")
