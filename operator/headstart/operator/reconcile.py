@@ -28,7 +28,7 @@ from headstart.api.progress import TRAINER_FIELDS
 from headstart.api.reasons import NOTHING_CREATED, TERMINAL_PHASES, Phase, Reason
 from headstart.api.verdict import VERDICT_FIELDS, Verdict, needs_patch, status_patch
 
-from . import builders
+from . import builders, queueing
 from .config import TrainerConfig
 from .intake import Intake
 from .kube import ApiError, Kube, path
@@ -93,6 +93,8 @@ class Reconciler:
         self.indexes: dict[str, Any] = {}
         """kopf's indexes (live views), for the progress endpoint, which runs outside kopf's handlers."""
         self.intake = Intake(self)
+        self.kueue = queueing.KueueView()
+        """Kueue's Workloads and LocalQueues, as the watches show them (:mod:`.queueing`)."""
 
     # -- entry points ----------------------------------------------------------------------------------
 
@@ -159,6 +161,9 @@ class Reconciler:
         if job_obj is None and status.get("phase") in TERMINAL_PHASES and (
                 status.get("trainingJob") or status.get("reason") not in NOTHING_CREATED_WORDS):
             return  # finished: only its children may expire; it never trains again, whatever is re-applied
+        if job_obj is None and job.spec.scheduling.queue_name and job.spec.run_policy.suspend:
+            await self._write(body, queueing.NOT_QUEUED)  # nothing for Kueue to admit until it is resumed
+            return
         if job_obj is None:
             from_jobs = await self._upstream(body, job, indexes)
             if from_jobs is None:
@@ -234,8 +239,12 @@ class Reconciler:
         return made_from == builders.spec_hash(body.get("spec") or {})
 
     async def _apply_suspend(self, job: FineTuneJob, job_obj: dict[str, Any]) -> dict[str, Any]:
-        """spec.runPolicy.suspend onto the Job. With a Kueue queue, resuming is Kueue's (admission)."""
+        """spec.runPolicy.suspend onto the Job. A queued Job's suspend is Kueue's: its Workload is held instead."""
         want = job.spec.run_policy.suspend
+        if job.spec.scheduling.queue_name and (job_obj["metadata"].get("labels") or {}).get(names.LABEL_KUEUE_QUEUE):
+            if not self._finished(job_obj):
+                await queueing.hold(self.kube, self.kueue, job_obj, want)
+            return job_obj
         have = bool((job_obj.get("spec") or {}).get("suspend"))
         if want == have or (not want and job.spec.scheduling.queue_name):
             return job_obj
@@ -257,6 +266,7 @@ class Reconciler:
         user_suspend = bool(((body.get("spec") or {}).get("runPolicy") or {}).get("suspend"))
         seen = observe(job_obj, pods, user_suspend=user_suspend,
                        failed_create=self.failed_create.get((ns, job_obj["metadata"]["name"])))
+        seen = queueing.observe_queued(self.kueue, body, job_obj, seen)
         verdict = Verdict(seen.phase, seen.reason, seen.message, created=True,
                           training_job=job_obj["metadata"]["name"], start_time=seen.start_time,
                           completion_time=seen.completion_time, model=seen.model)
