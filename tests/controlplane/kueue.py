@@ -24,6 +24,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import yaml
+
 from . import certs, kueue_manifests
 from .cluster import write_kubeconfig
 from .processes import Component, ComponentError, free_port, http_ok
@@ -70,10 +72,10 @@ class Kueue:
     # -- public -----------------------------------------------------------------------------------------
 
     def start(self) -> Kueue:
+        self.dist = self.dist or build()  # a cache hit, or a build bounded by its own timeout
         began = time.monotonic()
         deadline = began + self.start_timeout
         try:
-            self.dist = self.dist or build()
             health_port, webhook_port = free_port(), free_port()
             self.webhook_url = f"https://127.0.0.1:{webhook_port}"
             self._install(deadline)
@@ -88,9 +90,10 @@ class Kueue:
     def stop(self) -> None:
         """Webhook configurations first, then the process (SIGTERM, then SIGKILL); idempotent."""
         if self.webhook_url:
-            self.kubectl("delete", "--ignore-not-found", "--wait=false",
+            self.kubectl("delete", "--ignore-not-found", "--wait=false", "--request-timeout=10s",
                          f"mutatingwebhookconfiguration/{kueue_manifests.MUTATING}",
-                         f"validatingwebhookconfiguration/{kueue_manifests.VALIDATING}", check=False)
+                         f"validatingwebhookconfiguration/{kueue_manifests.VALIDATING}", check=False, timeout=30)
+            self.webhook_url = ""
         if self.component is not None:
             self.component.stop()
             self.component = None
@@ -138,8 +141,6 @@ class Kueue:
                                 pair.cert, pair.key, kueue_manifests.USER)
 
     def _start_process(self, health_port: int, webhook_port: int, deadline: float) -> None:
-        import yaml
-
         config = self.workdir / "config.yaml"
         config.write_text(yaml.safe_dump(kueue_manifests.configuration(health_port, webhook_port,
                                                                        self.workdir / "certs")))
