@@ -14,6 +14,7 @@ help:
 	@echo "make demo     run the offline quickstart (transfer learning on bundled digits, ~2 min on 2 CPUs)"
 	@echo "make test     lint + the whole test suite against a real control plane"
 	@echo "make cluster  control plane + a real node in the foreground (kubeconfig: .headstart/kubeconfig)"
+	@echo "make kueue    build Kueue's controller manager from its Go module (cached); make cluster KUEUE=1 runs it"
 	@echo "make images   build the node's images here (pause, Debian base, trainer; cached by input hash)"
 	@echo "make bench    trainer benchmark: the classic tutorial loop vs Headstart (bench/README.md)"
 	@echo "make crd      regenerate deploy/crds/ from the API models"

@@ -26,6 +26,7 @@ from controlplane.fixtures import (  # noqa: E402,F401 - pytest finds fixtures a
     kubeconfig,
     kubectl,
     kubelet,
+    kueue,
     namespace,
     new_namespace,
     node,

@@ -8,6 +8,7 @@ import json
 import pytest
 from controlplane.waiting import wait_for
 from kubernetes import client
+from kueue_support import queued_jobs, queued_operator, queues, why_of  # noqa: F401 - the Kueue stories' fixtures
 from operator_support import (
     OPERATOR_NS,
     OPERATOR_SA,

@@ -123,15 +123,18 @@ def test_suspend_and_resume(jobs, api_client, kubelet, namespace):
     assert jobs.condition("pause", "Stalled")["status"] == "False"
 
 
-def test_a_job_suspended_by_kueue_is_queued_not_failed(jobs, api_client, namespace):
+def test_a_queued_job_is_created_suspended_and_is_queued_not_failed(jobs):
     jobs.create(job_manifest("queued", scheduling={"queueName": "team-a"}))
     job = jobs.training_job("queued")
     assert job.metadata.labels[names.LABEL_KUEUE_QUEUE] == "team-a"
-    # What Kueue does to a Job it has not admitted yet:
-    client.BatchV1Api(api_client).patch_namespaced_job("queued", namespace, {"spec": {"suspend": True}})
-    reap_pods(api_client, namespace)
-    status = jobs.wait_phase("queued", "Pending", "QueuedByKueue")
+    assert job.spec.suspend is True  # Kueue unsuspends it when its ClusterQueue admits it; the field is Kueue's
+    # Without Kueue in the session nothing admits it; with Kueue (tests/cluster/test_kueue_*.py) there is no
+    # LocalQueue team-a in this namespace.
+    status = jobs.wait_status("queued", "queued", lambda s: s.get("phase") == "Pending" and s.get("reason") in (
+        "QueuedByKueue", "MissingLocalQueue"))
     assert "team-a" in status["message"]
+    assert not jobs.pods("queued")
+    assert jobs.condition("queued", "Suspended")["status"] == "True"
     assert jobs.condition("queued", "Failed")["status"] == "False"
     assert jobs.condition("queued", "Stalled")["status"] == "False"
 

@@ -1,6 +1,6 @@
 """`make cluster`: run the test control plane and a real node in the foreground.
 
-    PYTHONPATH=tests .venv/bin/python -m controlplane [--kubeconfig PATH] [--no-node] [--images trainer,...]
+    PYTHONPATH=tests .venv/bin/python -m controlplane [--kubeconfig PATH] [--no-node] [--images trainer,...] [--kueue]
 
 Writes the admin kubeconfig once /readyz answers and the node is Ready, imports
 the images named by --images (built here, cached), prints how to use it, and
@@ -22,6 +22,7 @@ from pathlib import Path
 from . import images
 from .binaries import BinariesMissing
 from .cluster import ControlPlane
+from .kueue import Kueue, KueueBuildFailed
 from .node import Node
 from .nodeconfig import NODE_IP
 from .processes import ComponentError, die_with_parent
@@ -59,6 +60,14 @@ def _on_signal(signum, _frame) -> None:
     _stop.set()
 
 
+def _stop_all(plane: ControlPlane, node: Node | None, kueue: Kueue | None) -> None:
+    if kueue is not None:
+        kueue.stop()
+    if node is not None:
+        node.stop()
+    plane.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make cluster", description=__doc__.splitlines()[0])
     parser.add_argument("--kubeconfig", type=Path, default=Path(".headstart/kubeconfig"),
@@ -74,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", default="trainer",
                         help="comma-separated images to build (cached) and import into the node: "
                              f"{', '.join(k for k in images.KINDS if k != 'pause')} (default: %(default)s)")
+    parser.add_argument("--kueue", action="store_true",
+                        help="Kueue's controller manager too (built from its Go module, cached; tests/kueue)")
     args = parser.parse_args(argv)
     wanted = [k for k in args.images.split(",") if k]
     unknown = [k for k in wanted if k not in images.KINDS]
@@ -91,10 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     plane = ControlPlane(start_timeout=args.start_timeout,
                          gpu_nodes=args.gpu_nodes, gpus_per_node=args.gpus_per_node)
     node = None if args.no_node else Node(plane, gpus=args.node_gpus)
+    kueue = Kueue(plane) if args.kueue else None
     print("starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler ...",
           flush=True)
     try:
         plane.start()
+        if kueue is not None:
+            print("starting Kueue (CRDs, webhooks, RBAC, its controller manager) ...", flush=True)
+            kueue.start()
         loaded = []
         if node is not None:
             print("starting the node: containerd, kubelet, kube-proxy ...", flush=True)
@@ -109,16 +124,12 @@ def main(argv: list[str] | None = None) -> int:
                 _deploy_operator(plane)
             else:  # an operator run here, on the host, serves its progress endpoint to the node's pods
                 node.forward(LOCAL_PROGRESS_PORT)
-    except (ComponentError, BinariesMissing, images.ImageBuildFailed) as exc:
+    except (ComponentError, BinariesMissing, images.ImageBuildFailed, KueueBuildFailed) as exc:
         print(f"cluster failed to start:\n{exc}", file=sys.stderr)
-        if node is not None:
-            node.stop()
-        plane.stop()
+        _stop_all(plane, node, kueue)
         return 1
     except KeyboardInterrupt:
-        if node is not None:
-            node.stop()
-        plane.stop()
+        _stop_all(plane, node, kueue)
         print("interrupted during start; stopped.", file=sys.stderr)
         return 130
     signal.signal(signal.SIGINT, _on_signal)
@@ -135,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             f"\ncontrol plane ready in {plane.start_seconds:.1f}s: {plane.server}\n"
             f"  nodes:  {', '.join(nodes) or 'none'}\n"
             + "".join(f"  image:  {ref} (imagePullPolicy: Never or IfNotPresent)\n" for ref in loaded)
+            + (f"  kueue:  ready in {kueue.start_seconds:.1f}s (batch/v1 Jobs with a kueue.x-k8s.io/queue-name "
+               "label; kubectl get clusterqueues,localqueues,workloads -A)\n" if kueue is not None else "")
             + f"  logs:   {plane.workdir / 'logs'}"
             + (f", {node.workdir / 'logs'}" if node is not None else "") + "\n\n"
             f"  export KUBECONFIG={kubeconfig}\n"
@@ -154,10 +167,15 @@ def main(argv: list[str] | None = None) -> int:
             plane.check_alive()
             if node is not None:
                 node.check_alive()
+            if kueue is not None:
+                kueue.check_alive()
     except ComponentError as exc:
         print(f"cluster component died:\n{exc}", file=sys.stderr)
         return 1
     finally:
+        if kueue is not None:
+            print("stopping Kueue ...", flush=True)
+            kueue.stop()
         if node is not None:
             print("stopping the node ...", flush=True)
             node.stop()

@@ -24,6 +24,9 @@ node_image     (session)  node_image("trainer") -> image ref, built (cached) and
                           names deploy/ and the operator use by default
 host_path_volume (function) host_path_volume(size="1Gi") -> (PersistentVolume name, host dir),
                           a hostPath volume for claims to bind; deleted after the test
+kueue          (session)  Kueue's controller manager (kueue.py), built from its Go module during
+                          collection when a test asks for it, started on first request: its CRDs,
+                          webhooks and RBAC installed, batch/v1 Jobs with a queue-name label managed
 
 A missing binary or a failed start fails the session; it is never a skip.
 HEADSTART_CP_KEEP=1 keeps the control plane's work directory (logs, PKI) after
@@ -41,6 +44,7 @@ import pytest
 
 from . import binaries, images
 from . import kubelet as fake_kubelet
+from . import kueue as kueue_build
 from .cluster import ControlPlane
 from .node import Node
 from .processes import ComponentError
@@ -48,6 +52,7 @@ from .waiting import wait_for
 
 START_TIMEOUT = float(os.environ.get("HEADSTART_CP_START_TIMEOUT", "180"))
 BINS = pytest.StashKey[object]()
+KUEUE_DIST = pytest.StashKey[object]()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -73,6 +78,13 @@ def pytest_collection_finish(session):
         session.config.stash[BINS] = binaries.resolve()
     except binaries.BinariesMissing as exc:
         session.config.stash[BINS] = exc
+    if any("kueue" in getattr(item, "fixturenames", ()) for item in session.items):
+        if reporter is not None:
+            reporter.write_line("kueue: locating its build (building it from its Go module if not cached) ...")
+        try:
+            session.config.stash[KUEUE_DIST] = kueue_build.build()
+        except kueue_build.KueueBuildFailed as exc:
+            session.config.stash[KUEUE_DIST] = exc
 
 
 @pytest.fixture(scope="session")
@@ -189,6 +201,29 @@ def new_namespace(api_client, request):
 @pytest.fixture
 def namespace(new_namespace) -> str:
     return new_namespace()
+
+
+@pytest.fixture(scope="session")
+def kueue(control_plane, pytestconfig):
+    """Kueue's controller manager, running against the session's control plane until the session ends."""
+    dist = pytestconfig.stash.get(KUEUE_DIST, None)
+    if dist is None:  # the collection hook did not see the test (e.g. a fixture asked for it late)
+        try:
+            dist = kueue_build.build()
+        except kueue_build.KueueBuildFailed as exc:
+            dist = exc
+    if isinstance(dist, Exception):
+        pytest.fail(f"Kueue could not be built:\n{dist}", pytrace=False)
+    manager = kueue_build.Kueue(control_plane, dist=dist, start_timeout=START_TIMEOUT)
+    try:
+        manager.start()
+    except ComponentError as exc:
+        pytest.fail(f"Kueue failed to start:\n{exc}", pytrace=False)
+    print(f"\nkueue ready in {manager.start_seconds:.1f}s (webhooks at {manager.webhook_url})")
+    try:
+        yield manager
+    finally:
+        manager.stop()
 
 
 REAL_NODE_TAINT = {"key": "headstart.dev/real-node", "value": "true", "effect": "NoSchedule"}

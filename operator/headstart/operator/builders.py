@@ -174,6 +174,12 @@ def pod_security(config: TrainerConfig) -> tuple[dict, dict]:
     return pod, restricted_container(privileged=False)
 
 
+def created_suspended(job: FineTuneJob) -> bool:
+    """A queued job's Job starts suspended: Kueue unsuspends it when its ClusterQueue admits it (and owns the
+    field from then on); any other Job as spec.runPolicy.suspend says."""
+    return job.spec.run_policy.suspend or bool(job.spec.scheduling.queue_name)
+
+
 def build_job(body: dict[str, Any], job: FineTuneJob, config: TrainerConfig,
               from_jobs: dict[str, str] | None = None) -> dict[str, Any]:
     """The batch/v1 Job that runs the trainer for FineTuneJob ``body`` (``job`` is its parsed form).
@@ -226,7 +232,7 @@ def build_job(body: dict[str, Any], job: FineTuneJob, config: TrainerConfig,
         pod_spec["priorityClassName"] = sched.priority_class_name
     policy = spec.run_policy
     job_spec: dict[str, Any] = {
-        "suspend": policy.suspend,
+        "suspend": created_suspended(job),
         "backoffLimit": policy.backoff_limit,
         "completions": 1,
         "parallelism": 1,

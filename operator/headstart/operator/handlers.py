@@ -3,7 +3,8 @@
 Thin on purpose: each handler hands its object to the :class:`~.reconcile.Reconciler`. FineTuneJobs are
 reconciled on create, resume (operator start) and spec update; their status follows their children
 through kopf's indexes and event handlers of the training Jobs, their pods and the Job controller's
-FailedCreate events. The progress endpoint (when there is one) starts with kopf and stops with it.
+FailedCreate events, and Kueue's Workloads and LocalQueues (:mod:`.queueing`). The progress endpoint (when
+there is one) starts with kopf and stops with it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import kopf
 from headstart.api import names
 from headstart.api.job import GROUP, PLURAL, VERSION
 
+from . import queueing
 from .kube import ApiError
 from .reconcile import RETRYABLE, Reconciler, plain
 
@@ -238,4 +240,5 @@ def build_registry(reconciler: Reconciler, serve: Callable[[], Awaitable[None]] 
         reconciler.failed_create[(namespace, job_name)] = body.get("message") or ""
         await child_changed(namespace, job_obj["metadata"].get("labels"), kwargs)
 
+    queueing.register(registry, reconciler, _indexes)  # Kueue's Workloads and LocalQueues
     return registry

@@ -26,9 +26,10 @@ from headstart.api.errors import problems_from
 from headstart.api.job import API_VERSION, KIND, FineTuneJob, manifest
 from headstart.api.progress import TRAINER_FIELDS
 from headstart.api.reasons import NOTHING_CREATED, TERMINAL_PHASES, Phase, Reason
+from headstart.api.uris import redact
 from headstart.api.verdict import VERDICT_FIELDS, Verdict, needs_patch, status_patch
 
-from . import builders
+from . import builders, queueing
 from .config import TrainerConfig
 from .intake import Intake
 from .kube import ApiError, Kube, path
@@ -100,6 +101,8 @@ class Reconciler:
         self.indexes: dict[str, Any] = {}
         """kopf's indexes (live views), for the progress endpoint, which runs outside kopf's handlers."""
         self.intake = Intake(self)
+        self.kueue = queueing.KueueView()
+        """Kueue's Workloads and LocalQueues, as the watches show them (:mod:`.queueing`)."""
 
     # -- entry points ----------------------------------------------------------------------------------
 
@@ -175,6 +178,9 @@ class Reconciler:
         if job_obj is None and status.get("phase") in TERMINAL_PHASES and (
                 status.get("trainingJob") or status.get("reason") not in NOTHING_CREATED_WORDS):
             return  # finished: only its children may expire; it never trains again, whatever is re-applied
+        if job_obj is None and job.spec.scheduling.queue_name and job.spec.run_policy.suspend:
+            await self._write(body, queueing.NOT_QUEUED)  # nothing for Kueue to admit until it is resumed
+            return
         if job_obj is None:
             from_jobs = await self._upstream(body, job, indexes)
             if from_jobs is None:
@@ -198,8 +204,10 @@ class Reconciler:
         up_status = (up or {}).get("status") or {}
         phase = up_status.get("phase")
         if phase == "Succeeded":
-            # where the upstream wrote: its spec's output (status shows the URI with its credentials redacted)
-            uri = ((up.get("spec") or {}).get("output") or {}).get("uri") or (up_status.get("model") or {}).get("uri")
+            # where its model is: status says (with any credentials redacted: then its spec's output, unredacted)
+            uri = (up_status.get("model") or {}).get("uri")
+            if not uri or uri != redact(uri) or "***@" in uri:
+                uri = ((up.get("spec") or {}).get("output") or {}).get("uri") or uri
             if uri:
                 return {upstream: uri}
         if phase == "Failed":
@@ -251,8 +259,12 @@ class Reconciler:
         return made_from == builders.spec_hash(body.get("spec") or {})
 
     async def _apply_suspend(self, job: FineTuneJob, job_obj: dict[str, Any]) -> dict[str, Any]:
-        """spec.runPolicy.suspend onto the Job. With a Kueue queue, resuming is Kueue's (admission)."""
+        """spec.runPolicy.suspend onto the Job. A queued Job's suspend is Kueue's: its Workload is held instead."""
         want = job.spec.run_policy.suspend
+        if job.spec.scheduling.queue_name and (job_obj["metadata"].get("labels") or {}).get(names.LABEL_KUEUE_QUEUE):
+            if not self._finished(job_obj):
+                await queueing.hold(self.kube, self.kueue, job_obj, want)
+            return job_obj
         have = bool((job_obj.get("spec") or {}).get("suspend"))
         if want == have or (not want and job.spec.scheduling.queue_name):
             return job_obj
@@ -275,6 +287,7 @@ class Reconciler:
         seen = observe(job_obj, pods, user_suspend=user_suspend,
                        failed_create=self.failed_create.get((ns, job_obj["metadata"]["name"])),
                        nodes=_nodes(indexes, pods))
+        seen = queueing.observe_queued(self.kueue, body, job_obj, seen)
         verdict = Verdict(seen.phase, seen.reason, seen.message, created=True,
                           training_job=job_obj["metadata"]["name"], start_time=seen.start_time,
                           completion_time=seen.completion_time, model=seen.model)

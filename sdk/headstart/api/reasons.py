@@ -66,7 +66,12 @@ class Reason(str, Enum):
         "it starts when the job named in spec.baseModel.fromJob has succeeded")
     QUEUED_BY_KUEUE = (
         "QueuedByKueue", Phase.PENDING, "Kueue holds the training Job in its queue",
-        "Kueue holds the job in its queue until the ClusterQueue admits it (kubectl get workloads)")
+        "Kueue holds the job in its ClusterQueue until the quota it waits for is free (the message says which "
+        "and its position); `kubectl get workloads` shows the queue")
+    MISSING_LOCAL_QUEUE = (
+        "MissingLocalQueue", Phase.PENDING, "the LocalQueue named in spec.scheduling.queueName does not exist",
+        "the LocalQueue of spec.scheduling.queueName does not exist in the job's namespace: create it (kubectl "
+        "get localqueues) or delete the job and submit it with an existing queue", _WARNING)
     INSUFFICIENT_GPU = (
         "InsufficientGPU", Phase.PENDING, "no node has the GPUs free",
         "no node has the GPUs free: wait for other jobs, lower spec.resources.gpus, or add GPU nodes")
@@ -118,6 +123,10 @@ class Reason(str, Enum):
     # -- Suspended -------------------------------------------------------------------------------------------
     SUSPENDED = ("Suspended", Phase.SUSPENDED, "spec.runPolicy.suspend is true",
                  "spec.runPolicy.suspend is true: `headstart resume NAME` continues from the last checkpoint")
+    PREEMPTED = (
+        "Preempted", Phase.SUSPENDED, "Kueue preempted it for a job of higher priority",
+        "Kueue preempted it for the job the message names; it is queued again and continues from its last "
+        "checkpoint when its ClusterQueue admits it again", _WARNING)
 
     # -- Failed ----------------------------------------------------------------------------------------------
     INVALID_SPEC = (

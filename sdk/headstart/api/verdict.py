@@ -58,7 +58,7 @@ def _wanted(v: Verdict) -> list[tuple[str, bool, str, str]]:
     """(type, status, reason, message) of every condition."""
     reason = v.reason.value
     running = v.phase == Phase.RUNNING
-    queued = v.reason == Reason.QUEUED_BY_KUEUE
+    queued = v.reason in (Reason.QUEUED_BY_KUEUE, Reason.MISSING_LOCAL_QUEUE)  # its Job is suspended
     stalled = v.phase == Phase.FAILED or v.refused_change is not None
     stall_reason = Reason.SPEC_CHANGE_REFUSED.value if v.refused_change else reason
     stall_message = v.refused_change or v.message
