@@ -73,7 +73,7 @@ def test_cluster_role_has_no_wildcards_and_no_delete():
 
 
 def test_deployment_is_hardened():
-    dep = docs("deployment.yaml")[0]
+    dep = docs("common/deployment.yaml")[0]
     spec = dep["spec"]
     assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
     pod = spec["template"]["spec"]
@@ -86,12 +86,21 @@ def test_deployment_is_hardened():
     assert c["command"] == ["python", "-m", "headstart.operator"]
 
 
-def test_kustomization_lists_every_manifest():
-    kust = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
-    assert set(kust["resources"]) == {"namespace.yaml", "crds/headstart.dev_finetunejobs.yaml", "rbac.yaml",
-                                      "admission.yaml", "certgen.yaml", "deployment.yaml", "service.yaml"}
-    on_disk = {p.name for p in DEPLOY.glob("*.yaml")} - {"kustomization.yaml"}
+@pytest.mark.parametrize("folder, parts", [
+    ("", {"namespace.yaml", "crds", "rbac.yaml", "common"}),
+    ("common", {"admission.yaml", "certgen.yaml", "deployment.yaml", "service.yaml"}),
+])
+def test_kustomizations_list_every_manifest(folder, parts):
+    kust = yaml.safe_load((DEPLOY / folder / "kustomization.yaml").read_text())
+    assert set(kust["resources"]) == parts
+    on_disk = {p.name for p in (DEPLOY / folder).glob("*.yaml")} - {"kustomization.yaml"}
     assert on_disk <= set(kust["resources"])
+
+
+def test_the_crd_folder_is_a_part_that_kubectl_apply_f_reads_as_the_crd_alone():
+    assert sorted(p.name for p in (DEPLOY / "crds").iterdir()) == ["Kustomization", "headstart.dev_finetunejobs.yaml"]
+    assert yaml.safe_load((DEPLOY / "crds" / "Kustomization").read_text())["resources"] == [
+        "headstart.dev_finetunejobs.yaml"]
 
 
 def test_the_operator_creates_only_jobs_and_reads_no_secret():
@@ -103,16 +112,16 @@ def test_the_operator_creates_only_jobs_and_reads_no_secret():
 
 
 def test_the_endpoint_is_served_with_the_secret_certgen_makes_once():
-    dep = docs("deployment.yaml")[0]
+    dep = docs("common/deployment.yaml")[0]
     pod = dep["spec"]["template"]["spec"]
     tls = next(v for v in pod["volumes"] if v["name"] == "tls")
     c = pod["containers"][0]
     assert {"name": "progress", "containerPort": 8443} in c["ports"]
     assert "--progress-port=8443" in c["args"]
-    service = docs("service.yaml")[0]
+    service = docs("common/service.yaml")[0]
     assert service["spec"]["ports"][0]["targetPort"] == "progress"
     assert service["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
-    certgen = {d["kind"]: d for d in docs("certgen.yaml")}
+    certgen = {d["kind"]: d for d in docs("common/certgen.yaml")}
     job_args = certgen["Job"]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert f"--secret={tls['secret']['secretName']}" in job_args
     url = next(a for a in c["args"] if a.startswith("--progress-url=")).split("//", 1)[1].split(":")[0]
