@@ -1,5 +1,6 @@
-"""deploy/ as files: the Argo CD health check (run in a real Lua), RBAC without wildcards, the Deployment's
-hardening. (tests/cluster/test_operator_deploy.py applies them to the real API server.)"""
+"""deploy/ as files: the Argo CD health check (run in a real Lua), RBAC without wildcards in both install modes
+(deploy/ and deploy/namespaced/, which must grant the same verbs), the Deployment's hardening.
+(tests/cluster/test_operator_deploy.py and test_install_modes.py apply them to the real API server.)"""
 
 from __future__ import annotations
 
@@ -63,13 +64,41 @@ def docs(name: str) -> list[dict]:
     return [d for d in yaml.safe_load_all((DEPLOY / name).read_text()) if d]
 
 
-def test_cluster_role_has_no_wildcards_and_no_delete():
-    role = next(d for d in docs("rbac.yaml") if d["kind"] == "ClusterRole")
-    for rule in role["rules"]:
-        for key in ("apiGroups", "resources", "verbs"):
-            assert "*" not in rule[key], rule
-        assert "delete" not in rule["verbs"] and "deletecollection" not in rule["verbs"]
-        assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"])
+def one(name: str, kind: str, object_name: str | None = None) -> dict:
+    return next(d for d in docs(name) if d["kind"] == kind and object_name in (None, d["metadata"]["name"]))
+
+
+TOKEN_REVIEWS = {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]}
+
+
+@pytest.mark.parametrize("rbac", ["rbac.yaml", "namespaced/rbac.yaml"])
+def test_cluster_roles_have_no_wildcards_and_no_delete(rbac):
+    for role in (d for d in docs(rbac) if d["kind"] in ("ClusterRole", "Role")):
+        for rule in role["rules"]:
+            for key in ("apiGroups", "resources", "verbs"):
+                assert "*" not in rule[key], rule
+            assert "delete" not in rule["verbs"] and "deletecollection" not in rule["verbs"]
+            assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"])
+
+
+def test_namespaced_mode_grants_the_same_verbs_by_namespace():
+    """deploy/namespaced/rbac.yaml: deploy/rbac.yaml's rules less TokenReviews, bound by a RoleBinding only; the
+    TokenReviews alone cluster-wide. The same ServiceAccount and namespace as deploy/ (copies: kustomize cannot
+    reach deploy/'s own files from deploy/namespaced/)."""
+    cluster_wide = one("rbac.yaml", "ClusterRole")["rules"]
+    namespaced = one("namespaced/rbac.yaml", "ClusterRole", "headstart-operator")["rules"]
+    assert namespaced == [r for r in cluster_wide if r != TOKEN_REVIEWS], \
+        "deploy/namespaced/rbac.yaml's rules drifted from deploy/rbac.yaml's"
+    assert TOKEN_REVIEWS in cluster_wide
+    assert one("namespaced/rbac.yaml", "ClusterRole", "headstart-operator-tokenreviews")["rules"] == [TOKEN_REVIEWS]
+    bindings = {d["kind"]: d for d in docs("namespaced/rbac.yaml") if d["kind"].endswith("Binding")}
+    assert bindings["RoleBinding"]["roleRef"]["name"] == "headstart-operator"
+    assert bindings["RoleBinding"]["metadata"]["namespace"] == "team-a"
+    assert bindings["ClusterRoleBinding"]["roleRef"]["name"] == "headstart-operator-tokenreviews"
+    assert bindings["RoleBinding"]["subjects"] == bindings["ClusterRoleBinding"]["subjects"] == \
+        one("rbac.yaml", "ClusterRoleBinding")["subjects"]
+    assert one("namespaced/rbac.yaml", "ServiceAccount") == one("rbac.yaml", "ServiceAccount")
+    assert docs("namespaced/namespace.yaml") == docs("namespace.yaml")
 
 
 def test_deployment_is_hardened():
@@ -88,6 +117,7 @@ def test_deployment_is_hardened():
 
 @pytest.mark.parametrize("folder, parts", [
     ("", {"namespace.yaml", "crds", "rbac.yaml", "common"}),
+    ("namespaced", {"namespace.yaml", "../crds", "rbac.yaml", "../common"}),
     ("common", {"admission.yaml", "certgen.yaml", "deployment.yaml", "service.yaml"}),
 ])
 def test_kustomizations_list_every_manifest(folder, parts):
@@ -101,6 +131,17 @@ def test_the_crd_folder_is_a_part_that_kubectl_apply_f_reads_as_the_crd_alone():
     assert sorted(p.name for p in (DEPLOY / "crds").iterdir()) == ["Kustomization", "headstart.dev_finetunejobs.yaml"]
     assert yaml.safe_load((DEPLOY / "crds" / "Kustomization").read_text())["resources"] == [
         "headstart.dev_finetunejobs.yaml"]
+
+
+def test_namespaced_mode_runs_the_operator_on_its_namespace():
+    kust = yaml.safe_load((DEPLOY / "namespaced" / "kustomization.yaml").read_text())
+    (only,) = kust["patches"]
+    assert only["target"] == {"kind": "Deployment", "name": "headstart-operator"}
+    assert yaml.safe_load(only["patch"]) == [
+        {"op": "test", "path": "/spec/template/spec/containers/0/args/0", "value": "--all-namespaces"},
+        {"op": "replace", "path": "/spec/template/spec/containers/0/args/0", "value": "--namespace=team-a"}]
+    assert docs("common/deployment.yaml")[0]["spec"]["template"]["spec"]["containers"][0]["args"][0] == \
+        "--all-namespaces"
 
 
 def test_the_operator_creates_only_jobs_and_reads_no_secret():
