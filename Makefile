@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: install demo bench test lint crd clean help
+.PHONY: install demo bench test lint crd helm clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -17,7 +17,8 @@ help:
 	@echo "make kueue    build Kueue's controller manager from its Go module (cached); make cluster KUEUE=1 runs it"
 	@echo "make images   build the node's images here (pause, Debian base, trainer; cached by input hash)"
 	@echo "make bench    trainer benchmark: the classic tutorial loop vs Headstart (bench/README.md)"
-	@echo "make crd      regenerate deploy/crds/ from the API models"
+	@echo "make crd      regenerate the CRD from the API models (deploy/crds/ and the Helm chart's crds/)"
+	@echo "make helm     build the helm binary the chart tests use from its Go module (tests/helm; cached)"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,8 +45,13 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check .
 
+# The one CRD, in the two places that install it: deploy/ (kustomize) and the Helm chart's crds/.
 crd: install
 	$(VENV)/bin/headstart crd > deploy/crds/headstart.dev_finetunejobs.yaml
+	cp deploy/crds/headstart.dev_finetunejobs.yaml deploy/helm/headstart/crds/headstart.dev_finetunejobs.yaml
+
+helm:
+	@tests/helm/build.sh
 
 test: install lint controlplane images
 	$(PY) -m pytest

@@ -10,6 +10,7 @@ from headstart.api.crd import crd, crd_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "deploy" / "crds" / "headstart.dev_finetunejobs.yaml"
+IN_THE_CHART = REPO / "deploy" / "helm" / "headstart" / "crds" / "headstart.dev_finetunejobs.yaml"
 # Keywords a structural schema must not use (apiextensions' structural-schema rules).
 FORBIDDEN = {"$ref", "definitions", "$defs", "allOf", "oneOf", "anyOf", "not", "const", "title",
              "default", "examples", "uniqueItems", "patternProperties", "dependencies"}
@@ -17,8 +18,13 @@ FORBIDDEN = {"$ref", "definitions", "$defs", "allOf", "oneOf", "anyOf", "not", "
 
 def test_committed_crd_matches_the_models():
     assert COMMITTED.read_text() == crd_yaml(), (
-        "deploy/crds/headstart.dev_finetunejobs.yaml drifted from headstart.api; regenerate it with "
-        "`headstart crd > deploy/crds/headstart.dev_finetunejobs.yaml`")
+        "deploy/crds/headstart.dev_finetunejobs.yaml drifted from headstart.api; regenerate it with `make crd`")
+
+
+def test_the_helm_charts_crd_is_the_same_file():
+    assert IN_THE_CHART.read_text() == crd_yaml(), (
+        "deploy/helm/headstart/crds/headstart.dev_finetunejobs.yaml drifted from headstart.api; regenerate it "
+        "with `make crd` (it writes both)")
 
 
 def test_headstart_crd_prints_it(cli):

@@ -43,7 +43,7 @@ def operator_rbac(crd_installed, kubectl):
     """The operator's namespace, ServiceAccount, ClusterRole and binding, and the admission guard, exactly as
     deploy/ has them (the guard's policies then hold for every test of the session)."""
     kubectl("apply", "-f", str(DEPLOY / "namespace.yaml"), "-f", str(DEPLOY / "rbac.yaml"),
-            "-f", str(DEPLOY / "admission.yaml"))
+            "-f", str(DEPLOY / "common" / "admission.yaml"))
     # The API server takes a policy up a moment after it is created: wait until the guard is in force (a Job
     # the operator's token may create but the guard refuses, as a dry run).
     orphan = json.dumps({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "probe"}, "spec": {

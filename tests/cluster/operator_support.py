@@ -293,3 +293,24 @@ def job_manifest(name: str, **spec_changes: Any) -> dict[str, Any]:
     }
     spec.update(spec_changes)
     return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "FineTuneJob", "metadata": {"name": name}, "spec": spec}
+
+
+def operator_job(namespace: str, name: str = "j") -> dict[str, Any]:
+    """The training Job the operator builds (its own builders) for a small FineTuneJob ``name`` of ``namespace``."""
+    from headstart.api.job import FineTuneJob
+    from headstart.operator import builders
+    from headstart.operator.config import TrainerConfig
+
+    owner = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "FineTuneJob", "metadata": {
+        "name": name, "namespace": namespace, "uid": "00000000-0000-0000-0000-000000000001"},
+        "spec": job_manifest(name)["spec"]}
+    return builders.build_job(owner, FineTuneJob.model_validate(owner), TrainerConfig(image="trainer:1"))
+
+
+def with_host_path(job: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``job`` that mounts the node's root filesystem."""
+    import copy
+
+    bad = copy.deepcopy(job)
+    bad["spec"]["template"]["spec"]["volumes"].append({"name": "root", "hostPath": {"path": "/"}})
+    return bad

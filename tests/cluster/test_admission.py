@@ -1,4 +1,4 @@
-"""deploy/admission.yaml on the real API server, with users impersonated as kubectl --as does and each given
+"""deploy/common/admission.yaml on the real API server, with users impersonated as kubectl --as does and each given
 its own RBAC: a FineTuneJob is admitted only when its author may read the Secrets and claims it names (the
 refusal names them and the missing right), spec.image is held to the platform's allowlist, and a Job the
 operator's ServiceAccount makes must be a FineTuneJob's, with no hostPath, privileged container or host

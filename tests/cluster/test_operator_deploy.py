@@ -1,11 +1,14 @@
-"""deploy/ on the real API server: `kubectl apply -k deploy/` is accepted whole, and the operator's
-ClusterRole grants what it uses and no more."""
+"""deploy/ on the real API server: `kubectl apply -k deploy/` is accepted whole, and
+the operator's ClusterRole grants what it uses and no more; with its own token, cluster-wide, it reads no Secret,
+binds no role and makes no hostPath Job. (The namespaced mode applied for real: test_install_modes.py.)"""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from kubernetes import client
-from operator_support import OPERATOR_NS, OPERATOR_SA, REPO
+from operator_support import OPERATOR_NS, OPERATOR_SA, REPO, operator_job, with_host_path
 
 
 def test_apply_k_deploy_is_accepted_by_the_api_server(operator_rbac, kubectl):
@@ -20,6 +23,25 @@ def test_apply_k_deploy_is_accepted_by_the_api_server(operator_rbac, kubectl):
                  "role.rbac.authorization.k8s.io/headstart-certgen"):
         assert line in done.stdout, done.stdout
     assert "Warning" not in done.stderr, done.stderr  # no Pod Security warning for the operator's pod
+
+
+def test_the_operators_own_token_cluster_wide(operator, kubectl, namespace):
+    """The token the session operator runs on (cluster-wide mode): a Job as it builds them is admitted, the same
+    Job with a hostPath is refused by the admission guard; it may not read Secrets nor create role bindings."""
+    mine = ("--kubeconfig", str(operator.kubeconfig), "-n", namespace)
+
+    def create(doc):
+        return kubectl(*mine, "create", "--dry-run=server", "-f", "-", input=json.dumps(doc), check=False)
+
+    admitted = create(operator_job(namespace))
+    assert admitted.returncode == 0, admitted.stderr
+    refused = create(with_host_path(operator_job(namespace)))
+    assert refused.returncode != 0
+    assert "a Job of the Headstart operator mounts no hostPath volume" in refused.stderr, refused.stderr
+    for args in (("get", "secrets"), ("list", "secrets"), ("create", "rolebindings"), ("create", "roles"),
+                 ("create", "clusterrolebindings")):
+        can = kubectl(*mine, "auth", "can-i", *args, check=False)
+        assert can.stdout.strip() == "no", (args, can.stdout, can.stderr)
 
 
 @pytest.mark.parametrize("verb, group, resource, sub, allowed", [

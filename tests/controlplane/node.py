@@ -117,7 +117,10 @@ class Node:
         no status) and every pod's processes are killed; containerd, the namespaces and the API objects stay.
         ``revive()`` brings it back."""
         kubelet = next(c for c in self.components if c.name == "kubelet")
-        kubelet.stop(grace=0.0)
+        if kubelet.proc is not None:
+            kubelet.proc.kill()  # at once, as a power loss: no goodbye to the API server
+            kubelet.proc.wait(timeout=30)
+        kubelet.stop()
         for pid in cgroups.pids_below(self.cgroup.dirs("kubepods")):
             try:
                 os.kill(pid, 9)

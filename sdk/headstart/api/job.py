@@ -48,7 +48,7 @@ class ObjectMeta(ApiModel):
     """Set by the API server."""
 
 
-#: Secret references (env secretKeyRef and envFrom) a job may make: deploy/admission.yaml checks each one's
+#: Secret references (env secretKeyRef and envFrom) a job may make: deploy/common/admission.yaml checks each one's
 #: author's right to read it, and the API server lets one request spend that many authorization checks.
 MAX_SECRET_REFERENCES = 16
 
