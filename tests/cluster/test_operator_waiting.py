@@ -158,3 +158,31 @@ def test_a_spec_change_to_a_running_job_is_refused(jobs, api_client, kubelet, na
     assert after.metadata.annotations == before.metadata.annotations
     assert after.spec.template.spec.containers[0].args == before.spec.template.spec.containers[0].args
     assert jobs.get("fixed")["spec"]["stages"][0]["epochs"] == 9  # the user's spec is left as written
+
+
+def test_a_second_job_on_an_output_waits_until_the_first_ends(jobs, api_client, kubelet, namespace, new_namespace):
+    """Two jobs never write one output: the second (another namespace, the same bucket URI) waits, OutputInUse
+    naming the first, and starts when the first ends; the same pvc:// URI in two namespaces is two claims."""
+    import json
+
+    from operator_support import Jobs, finish_pod
+
+    shared = {"uri": "s3://models/shared"}
+    jobs.create(job_manifest("first", output=shared))
+    pod = jobs.live_pod("first")
+    other = Jobs(api_client, new_namespace())
+    other.create(job_manifest("second", output=shared))
+    waiting = other.wait_phase("second", "Pending", "OutputInUse")
+    assert f"written by FineTuneJob {namespace}/first" in waiting["message"]
+    assert not other.batch.list_namespaced_job(other.ns).items  # nothing created meanwhile
+    claims = Jobs(api_client, new_namespace())
+    claims.create(job_manifest("mine", output={"uri": "pvc://models/x"}))
+    jobs.create(job_manifest("theirs", output={"uri": "pvc://models/x"}))
+    claims.training_job("mine")
+    jobs.training_job("theirs")  # another namespace's claim of the same name: both run
+    kubelet.wait_scheduled(namespace, pod.metadata.name)
+    model = {"uri": "s3://models/shared", "sha256": "c" * 64, "formats": ["keras"], "classNames": ["a", "b"]}
+    finish_pod(api_client, namespace, pod.metadata.name, 0, json.dumps({"model": model}))
+    jobs.wait_phase("first", "Succeeded", timeout=60)
+    other.training_job("second", timeout=60)  # woken by the first's end, not by a resync
+    assert other.status("second").get("reason") != "OutputInUse"

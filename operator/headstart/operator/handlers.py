@@ -20,6 +20,7 @@ import kopf
 
 from headstart.api import names
 from headstart.api.job import GROUP, PLURAL, VERSION
+from headstart.api.reasons import TERMINAL_PHASES
 
 from . import queueing
 from .kube import ApiError
@@ -188,11 +189,13 @@ def build_registry(reconciler: Reconciler, serve: Callable[[], Awaitable[None]] 
             log.warning("resync of %s/%s: %s", body["metadata"].get("namespace"), body["metadata"].get("name"), exc)
 
     @kopf.on.event(*FTJ, registry=registry)
-    async def ftj_event(type: str | None, namespace: str, name: str, **kwargs: Any) -> None:
+    async def ftj_event(type: str | None, namespace: str, name: str, body: Any, **kwargs: Any) -> None:
         if type == "DELETED":
             reconciler.forget(namespace, name)
         try:
             await reconciler.upstream_changed(namespace, name, _indexes(kwargs))
+            if type == "DELETED" or (body.get("status") or {}).get("phase") in TERMINAL_PHASES:
+                await reconciler.output_freed(_minimal(body), _indexes(kwargs))
         except (ApiError, TimeoutError, OSError, aiohttp.ClientError) as exc:  # its next event or the resync retries
             reconciler.metrics.error(exc.__class__.__name__)
             log.warning("could not reconcile the jobs waiting for %s/%s (the resync will): %s", namespace, name, exc)

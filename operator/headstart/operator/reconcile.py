@@ -29,7 +29,7 @@ from headstart.api.reasons import NOTHING_CREATED, TERMINAL_PHASES, Phase, Reaso
 from headstart.api.uris import redact
 from headstart.api.verdict import VERDICT_FIELDS, Verdict, needs_patch, status_patch
 
-from . import builders, queueing
+from . import builders, queueing, sharing
 from .config import TrainerConfig
 from .intake import Intake
 from .kube import ApiError, Kube, path
@@ -183,7 +183,7 @@ class Reconciler:
             return
         if job_obj is None:
             from_jobs = await self._upstream(body, job, indexes)
-            if from_jobs is None:
+            if from_jobs is None or await self._output_taken(body, indexes):
                 return
             job_obj = await self._create_job(body, job, from_jobs)
             if job_obj is None:
@@ -221,6 +221,39 @@ class Reconciler:
             Phase.PENDING, Reason.WAITING_FOR_UPSTREAM,
             f"waiting for FineTuneJob {upstream!r} (baseModel.fromJob) to succeed: it {why}"))
         return None
+
+    def _active(self, other: dict[str, Any], indexes: dict[str, Any]) -> bool:
+        """Whether FineTuneJob ``other`` has a training Job that has not finished."""
+        meta = other["metadata"]
+        job_obj = first(indexes.get("job_index"), ftj_key(meta["namespace"], meta["name"]))
+        return job_obj is not None and owned_by(job_obj, meta["uid"]) and not self._finished(job_obj)
+
+    async def _output_taken(self, body: dict[str, Any], indexes: dict[str, Any]) -> bool:
+        """Whether another job writes (or writes first) this job's output: then it waits, OutputInUse."""
+        index = indexes.get("ftj_index")
+        others = [value for key in list(index or ()) for value in index[key]] if index is not None else []
+        writer = sharing.writer_of(body, others, lambda other: self._active(other, indexes))
+        if writer is None:
+            return False
+        meta, phase = writer["metadata"], (writer.get("status") or {}).get("phase") or "new"
+        uri = body["spec"]["output"]["uri"]
+        await self._write(body, Verdict(Phase.PENDING, Reason.OUTPUT_IN_USE,
+                                        f"spec.output.uri {uri} is written by FineTuneJob {meta['namespace']}/"
+                                        f"{meta['name']} ({phase}); this job starts when that one ends"))
+        return True
+
+    async def output_freed(self, ended: dict[str, Any], indexes: dict[str, Any]) -> None:
+        """A job ended or went: the jobs waiting for its output (OutputInUse) are looked at again."""
+        key = sharing.output_key(ended["metadata"].get("namespace") or "",
+                                 ((ended.get("spec") or {}).get("output") or {}).get("uri"))
+        index = indexes.get("ftj_index")
+        if key is None or index is None:
+            return
+        for waiting in [value for k in list(index) for value in index[k]]:
+            status, meta = waiting.get("status") or {}, waiting["metadata"]
+            if status.get("reason") == Reason.OUTPUT_IN_USE.value and meta["uid"] != ended["metadata"].get("uid") \
+                    and sharing.output_key(meta["namespace"], waiting["spec"]["output"]["uri"]) == key:
+                await self.ensure(waiting, indexes)
 
     async def _create_job(self, body: dict[str, Any], job: FineTuneJob,
                           from_jobs: dict[str, str]) -> dict[str, Any] | None:

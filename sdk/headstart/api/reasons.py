@@ -64,6 +64,10 @@ class Reason(str, Enum):
     WAITING_FOR_UPSTREAM = (
         "WaitingForUpstream", Phase.PENDING, "the job named in spec.baseModel.fromJob has not succeeded yet",
         "it starts when the job named in spec.baseModel.fromJob has succeeded")
+    OUTPUT_IN_USE = (
+        "OutputInUse", Phase.PENDING, "another job writes the same output",
+        "another active FineTuneJob writes spec.output.uri (the message names it): this one starts when that one "
+        "ends; choose another spec.output.uri to run both at once")
     QUEUED_BY_KUEUE = (
         "QueuedByKueue", Phase.PENDING, "Kueue holds the training Job in its queue",
         "Kueue holds the job in its ClusterQueue until the quota it waits for is free (the message says which "
