@@ -105,23 +105,67 @@ class TrainResult:
 
 
 class Reporter:
-    """Receives progress. Override what you need; every method defaults to doing nothing."""
+    """Receives a run's progress, in this order: ``started``, then per stage ``stage_started``, its
+    ``batch_ended`` and ``epoch_ended`` calls and ``stage_ended``, then ``completed`` (or ``failed``);
+    ``message`` any time. Override what you need: every method defaults to doing nothing. An exception a
+    method raises is printed once and stops nothing (the runner wraps reporters in :class:`Fanout`)."""
 
-    def started(self, plan: RunPlan) -> None: ...
+    def started(self, plan: RunPlan) -> None:
+        """Once, before training.
 
-    def stage_started(self, stage: StagePlan, initial_epoch: int, steps: int | None) -> None: ...
+        Args:
+            plan: What will run: the stages, the classes, the examples per split, and where a resumed run
+                starts (``plan.resume``) with the stages an earlier run finished (``plan.completed``).
+        """
 
-    def batch_ended(self, stage: StagePlan, batch: int, steps: int | None) -> None: ...
+    def stage_started(self, stage: StagePlan, initial_epoch: int, steps: int | None) -> None:
+        """A stage begins (or resumes).
 
-    def epoch_ended(self, progress: Progress) -> None: ...
+        Args:
+            stage: The stage.
+            initial_epoch: Epochs of it already done (0 unless resumed).
+            steps: Batches per epoch, None when unknown.
+        """
 
-    def stage_ended(self, result: StageResult) -> None: ...
+    def batch_ended(self, stage: StagePlan, batch: int, steps: int | None) -> None:
+        """A training batch ended (for progress bars).
 
-    def message(self, text: str) -> None: ...
+        Args:
+            stage: The stage.
+            batch: Batches done in this epoch, from 1.
+            steps: Batches per epoch, None when unknown.
+        """
 
-    def completed(self, result: TrainResult) -> None: ...
+    def epoch_ended(self, progress: Progress) -> None:
+        """An epoch ended.
 
-    def failed(self, reason: str) -> None: ...
+        Args:
+            progress: The stage, the epoch (from 1) of its epochs, and the metrics (Keras names).
+        """
+
+    def stage_ended(self, result: StageResult) -> None:
+        """A stage ended.
+
+        Args:
+            result: Its epochs completed, best validation accuracy, duration, whether it stopped early.
+        """
+
+    def message(self, text: str) -> None:
+        """A line for the user (what is being written where, how many replicas train)."""
+
+    def completed(self, result: TrainResult) -> None:
+        """The model is written.
+
+        Args:
+            result: The stages, the final metrics and the model (URI, manifest digest, formats, classes).
+        """
+
+    def failed(self, reason: str) -> None:
+        """The run failed.
+
+        Args:
+            reason: The one-line error (credentials of URIs redacted), as the trainer prints it.
+        """
 
 
 def _fmt_metrics(metrics: dict[str, float]) -> str:
