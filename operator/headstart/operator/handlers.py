@@ -24,7 +24,8 @@ from headstart.api.reasons import TERMINAL_PHASES
 
 from . import queueing
 from .kube import ApiError
-from .reconcile import RETRYABLE, Reconciler, plain
+from .lookup import plain
+from .reconcile import RETRYABLE, Reconciler
 
 FTJ = (GROUP, VERSION, PLURAL)
 JOBS = ("batch", "v1", "jobs")

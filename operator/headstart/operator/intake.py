@@ -23,6 +23,7 @@ from headstart.api import names
 from headstart.api.progress import ProgressSnapshot
 
 from .kube import ApiError
+from .lookup import first, owned_by
 from .tokens import Identity
 
 log = logging.getLogger("headstart.operator.intake")
@@ -52,18 +53,6 @@ class Taken:
     written: bool = False
 
 
-def _first(index: Any, key: Any) -> Any:
-    if index is None or key not in index:
-        return None
-    for value in index[key]:
-        return value
-    return None
-
-
-def _owned_by(obj: dict[str, Any], uid: str) -> bool:
-    return any(o.get("uid") == uid for o in (obj.get("metadata") or {}).get("ownerReferences") or [])
-
-
 class Intake:
     """Takes snapshots for the reconciler (its indexes, locks and status writes)."""
 
@@ -83,21 +72,21 @@ class Intake:
         knows any training pod of this job at all)."""
         label = (namespace, names.label_value(name))
         indexes = self.reconciler.indexes
-        job_obj = _first(indexes.get("job_index"), label)
-        if job_obj is None or not _owned_by(job_obj, body["metadata"]["uid"]):
+        job_obj = first(indexes.get("job_index"), label)
+        if job_obj is None or not owned_by(job_obj, body["metadata"]["uid"]):
             return None, False
         pod_index = indexes.get("pod_index")
         pods = list(pod_index[label]) if pod_index is not None and label in pod_index else []
         for pod in pods:
             meta = pod.get("metadata") or {}
             if meta.get("uid") == identity.pod_uid and meta.get("name") == identity.pod_name and \
-                    _owned_by(pod, job_obj["metadata"]["uid"]):
+                    owned_by(pod, job_obj["metadata"]["uid"]):
                 return pod, True
         return None, bool(pods)
 
     def accept(self, namespace: str, name: str, identity: Identity, snapshot: ProgressSnapshot) -> Acceptance:
         """Take ``snapshot`` from the pod ``identity`` names, for FineTuneJob ``namespace/name``."""
-        body = _first(self.reconciler.indexes.get("ftj_index"), (namespace, names.label_value(name)))
+        body = first(self.reconciler.indexes.get("ftj_index"), (namespace, names.label_value(name)))
         if body is None or body["metadata"]["name"] != name:
             if self.warming_up():
                 return Acceptance(503, {"error": f"FineTuneJob {namespace}/{name} is not known yet; try again"})
@@ -141,7 +130,7 @@ class Intake:
             self.writers.pop(key, None)
 
     async def _write_one(self, key: tuple[str, str], taken: Taken) -> None:
-        body = _first(self.reconciler.indexes.get("ftj_index"), (key[0], names.label_value(key[1])))
+        body = first(self.reconciler.indexes.get("ftj_index"), (key[0], names.label_value(key[1])))
         if body is None or body["metadata"]["uid"] != taken.uid:
             taken.written = True  # deleted, or re-created: nothing to write
             return

@@ -33,6 +33,7 @@ from . import builders, queueing, sharing
 from .config import TrainerConfig
 from .intake import Intake
 from .kube import ApiError, Kube, path
+from .lookup import first, ftj_key, owned_by, values
 from .metrics import Metrics
 from .observe import observe
 
@@ -43,32 +44,6 @@ REFUSAL = ("spec changed after the training Job was created; it goes on with the
 log = logging.getLogger("headstart.operator")
 RETRYABLE = {408, 429, 500, 502, 503, 504}
 NOTHING_CREATED_WORDS = tuple(r.value for r in NOTHING_CREATED)
-
-
-def plain(value: Any) -> Any:
-    """A deep copy of kopf's mapping views as plain dicts and lists."""
-    if isinstance(value, collections.abc.Mapping):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
-
-
-def ftj_key(namespace: str, name: str) -> tuple[str, str]:
-    return (namespace, names.label_value(name))
-
-
-def first(index: Any, key: Any) -> Any:
-    """The one value a kopf index holds for key, or None."""
-    if index is None or key not in index:
-        return None
-    for value in index[key]:
-        return value
-    return None
-
-
-def owned_by(obj: dict[str, Any], uid: str) -> bool:
-    return any(o.get("uid") == uid for o in (obj.get("metadata") or {}).get("ownerReferences") or [])
 
 
 def _nodes(indexes: dict[str, Any], pods: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -230,9 +205,7 @@ class Reconciler:
 
     async def _output_taken(self, body: dict[str, Any], indexes: dict[str, Any]) -> bool:
         """Whether another job writes (or writes first) this job's output: then it waits, OutputInUse."""
-        index = indexes.get("ftj_index")
-        others = [value for key in list(index or ()) for value in index[key]] if index is not None else []
-        writer = sharing.writer_of(body, others, lambda other: self._active(other, indexes))
+        writer = sharing.writer_of(body, values(indexes.get("ftj_index")), lambda other: self._active(other, indexes))
         if writer is None:
             return False
         meta, phase = writer["metadata"], (writer.get("status") or {}).get("phase") or "new"
@@ -246,10 +219,9 @@ class Reconciler:
         """A job ended or went: the jobs waiting for its output (OutputInUse) are looked at again."""
         key = sharing.output_key(ended["metadata"].get("namespace") or "",
                                  ((ended.get("spec") or {}).get("output") or {}).get("uri"))
-        index = indexes.get("ftj_index")
-        if key is None or index is None:
+        if key is None:
             return
-        for waiting in [value for k in list(index) for value in index[k]]:
+        for waiting in values(indexes.get("ftj_index")):
             status, meta = waiting.get("status") or {}, waiting["metadata"]
             if status.get("reason") == Reason.OUTPUT_IN_USE.value and meta["uid"] != ended["metadata"].get("uid") \
                     and sharing.output_key(meta["namespace"], waiting["spec"]["output"]["uri"]) == key:
