@@ -36,7 +36,7 @@ def _pods(api: Any, namespace: str, names: list[str], timeout: float = 120.0) ->
 
 
 async def _pod_loop(session: Any, url: str, token: str, seconds: float, interval: float,
-                    latencies: list[float], answers: dict[str, int]) -> None:
+                    latencies: list[float], answers: dict[str, int], later: list[float]) -> None:
     await asyncio.sleep(random.uniform(0, interval))
     began, seq = time.monotonic(), 0
     headers = {"Authorization": f"Bearer {token}"}
@@ -52,6 +52,8 @@ async def _pod_loop(session: Any, url: str, token: str, seconds: float, interval
         except Exception as exc:  # noqa: BLE001 - counted, the load goes on
             key = type(exc).__name__
         latencies.append(time.monotonic() - start)
+        if seq > 1:  # the pod's first request also waits for its token's TokenReview (then cached)
+            later.append(latencies[-1])
         answers[key] = answers.get(key, 0) + 1
         await asyncio.sleep(max(0.0, began + seq * interval - time.monotonic()))
 
@@ -69,6 +71,7 @@ def run_load(api: Any, operator: Any, namespace: str, names: list[str], seconds:
     context = ssl.create_default_context(cadata=operator.endpoint.ca)
     base = f"https://127.0.0.1:{operator.endpoint.port}"
     latencies: list[float] = []
+    later: list[float] = []
     answers: dict[str, int] = {}
     reviews_before = operator.metric("headstart_token_reviews_total")
     writes_before = operator.metric("headstart_status_writes_total", 'writer="progress"')
@@ -78,7 +81,8 @@ def run_load(api: Any, operator: Any, namespace: str, names: list[str], seconds:
         connector = aiohttp.TCPConnector(ssl=context, limit=0)
         async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
             await asyncio.gather(*(_pod_loop(session, base + endpoint_path(namespace, name), token, seconds,
-                                             interval, latencies, answers) for name, token in tokens.items()))
+                                             interval, latencies, answers, later)
+                                   for name, token in tokens.items()))
 
     asyncio.run(load())
     time.sleep(interval)  # the writer tasks finish the last snapshots
@@ -86,6 +90,7 @@ def run_load(api: Any, operator: Any, namespace: str, names: list[str], seconds:
             "progress_p50_ms": round(1000 * percentile(latencies, 50), 2),
             "progress_p99_ms": round(1000 * percentile(latencies, 99), 2),
             "progress_max_ms": round(1000 * max(latencies), 2), "progress_answers": answers,
+            "progress_p99_ms_cached_token": round(1000 * percentile(later, 99), 2),
             "progress_token_reviews": int(operator.metric("headstart_token_reviews_total") - reviews_before),
             "progress_status_writes": int(operator.metric("headstart_status_writes_total", 'writer="progress"')
                                           - writes_before),
