@@ -9,7 +9,7 @@ import pytest
 
 from headstart.trainer import checkpoints as ck
 from headstart.trainer import storage
-from headstart.trainer.errors import OutputError
+from headstart.trainer.errors import CheckpointError, OutputError
 
 
 class _Model:
@@ -78,3 +78,30 @@ def test_snapshots_are_taken_when_the_save_is_asked_for(tmp_path):
     with np.load(tmp_path / "checkpoints" / "stage-00-epoch-0001.weights.npz") as npz:
         assert float(npz["arr_0"][0, 0]) == 1.0
     assert json.loads((tmp_path / "checkpoints" / "state.json").read_text())["current"]["epochs_done"] == 1
+
+
+@pytest.mark.parametrize("damage", [b'{"format": 2, "job": "job", "spec_sha', b'{"format": 99, "job": "job"}',
+                                    b"\x00\x01"])
+def test_a_state_that_cannot_be_read_stops_the_run_and_deletes_nothing(tmp_path, damage):
+    cp = ck.Checkpoints(str(tmp_path), "job", "digest")
+    state = ck.State(job="job", spec_sha256="digest", current=ck.StageState(index=0))
+    _epoch(cp, state, 1)
+    cp.close()
+    folder = tmp_path / "checkpoints"
+    (folder / "state.json").write_bytes(damage)  # truncated, another format, not JSON
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(CheckpointError, match=r"state\.json cannot be read .* nothing was deleted"):
+        ck.Checkpoints(str(tmp_path), "job", "digest").load()
+    assert sorted(p.name for p in folder.iterdir()) == before  # the weights it named are all still there
+    assert CheckpointError("x").exit_code == 14  # permanent: a retry cannot mend it
+
+
+def test_files_are_fsynced_before_they_are_renamed_into_place(tmp_path, monkeypatch):
+    import os
+
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    storage.write_bytes_atomic(str(tmp_path / "state.json"), b"{}")
+    assert len(synced) == 2  # the file, then the folder that names it
+    assert (tmp_path / "state.json").read_bytes() == b"{}"

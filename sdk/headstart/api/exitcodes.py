@@ -31,6 +31,8 @@ class ExitCode(IntEnum):
     """The dataset cannot be read: not found, one class, an empty class folder, a bad split (permanent)."""
     OUTPUT_CONFLICT = 12
     """The output holds another job's complete model and overwrite is off (permanent)."""
+    CHECKPOINT = 14
+    """The output's checkpoint cannot be read (truncated, or another format): nothing was deleted (permanent)."""
     TEMPORARY = 75
     """EX_TEMPFAIL: storage or network unreachable for now (transient)."""
     INTERRUPTED = 130
@@ -52,6 +54,7 @@ _REASONS = {
     ExitCode.BASE_MODEL: Reason.BAD_BASE_MODEL,
     ExitCode.DATASET: Reason.BAD_DATASET,
     ExitCode.OUTPUT_CONFLICT: Reason.OUTPUT_CONFLICT,
+    ExitCode.CHECKPOINT: Reason.BAD_CHECKPOINT,
 }
 
 #: The codes on which the training Job fails at once (its podFailurePolicy), in a stable order.

@@ -155,6 +155,11 @@ class Reason(str, Enum):
         "OutputConflict", Phase.FAILED, "the output holds another job's model",
         "the output already holds another job's model: choose another spec.output.uri or set "
         "spec.output.overwrite", _WARNING)
+    BAD_CHECKPOINT = (
+        "BadCheckpoint", Phase.FAILED, "the output's checkpoint cannot be read",
+        "the checkpoint the message names cannot be read (truncated, or written by another version); nothing was "
+        "deleted: move it away (or set spec.output.overwrite) to train afresh, then submit the job again",
+        _WARNING)
     OOM_KILLED = ("OOMKilled", Phase.FAILED, "the trainer ran out of memory",
                   "the trainer ran out of memory: raise spec.resources.memory or lower dataset.batchSize", _WARNING)
     DEADLINE_EXCEEDED = (

@@ -1,7 +1,9 @@
 """Checkpoints under ``<output>/checkpoints/``: after every epoch and at every stage boundary.
 
-``state.json`` says what is complete; it is written (atomically) only after the files it names, so a
-run killed at any moment leaves the previous consistent state. Weights and optimizer variables are
+``state.json`` says what is complete; it is written (atomically, and on a local or mounted file system
+fsynced, as every file it names was before it) only after the files it names, so a run killed at any moment,
+or a machine that loses power, leaves the previous consistent state. A state that cannot be read fails the
+run with its name (``CheckpointError``) and nothing is deleted. Weights and optimizer variables are
 plain numpy archives of ``model.get_weights()`` / ``optimizer.variables`` in their (deterministic)
 order, independent of Keras' saving formats.
 
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from . import storage
-from .errors import OutputError
+from .errors import CheckpointError, OutputError
 from .reporting import StageResult
 
 FORMAT = 2
@@ -178,15 +180,20 @@ class Checkpoints:
                 writer.shutdown(wait=True)
 
     def load(self) -> State | None:
-        """The saved state of this very job and spec, or None (nothing to resume)."""
+        """The saved state of this very job and spec, or None (nothing to resume: no state, or one of another
+        spec of this job). A state that cannot be read is never taken for "nothing" (which would delete every
+        checkpoint): CheckpointError, naming the file."""
         self.flush()
         uri = storage.join(self.root, "state.json")
         if not storage.exists(uri):
             return None
         try:
             state = State.from_json(storage.read_bytes(uri))
-        except (ValueError, KeyError, TypeError):
-            return None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            why = "another checkpoint format" if "format" in str(exc) else "truncated or damaged"
+            raise CheckpointError(f"{uri} cannot be read ({why}: {type(exc).__name__}: {str(exc)[:120]}); nothing "
+                                  "was deleted: move the checkpoints folder away, or set spec.output.overwrite, to "
+                                  "train afresh") from exc
         if state.job != self.job or state.spec_sha256 != self.spec_sha256:
             return None
         return state

@@ -8,8 +8,8 @@ from __future__ import annotations
 from headstart.api.exitcodes import PERMANENT_EXIT_CODES, ExitCode, is_permanent
 from headstart.api.uris import redact_text
 
-__all__ = ["PERMANENT_EXIT_CODES", "BaseModelError", "DatasetDownloadError", "DatasetError", "NetworkError",
-           "OutputConflictError", "OutputError", "SpecError", "TrainerError", "WeightsDownloadError",
+__all__ = ["PERMANENT_EXIT_CODES", "BaseModelError", "CheckpointError", "DatasetDownloadError", "DatasetError",
+           "NetworkError", "OutputConflictError", "OutputError", "SpecError", "TrainerError", "WeightsDownloadError",
            "first_line", "is_permanent", "looks_like_network_failure"]
 
 
@@ -63,6 +63,12 @@ class OutputError(TrainerError):
     """The output location cannot be read or written now (a storage hiccup: transient, retried)."""
 
     exit_code = ExitCode.TEMPORARY
+
+
+class CheckpointError(TrainerError):
+    """A checkpoint state that cannot be read: the run stops without deleting anything (permanent)."""
+
+    exit_code = ExitCode.CHECKPOINT
 
 
 class OutputConflictError(OutputError):

@@ -82,9 +82,12 @@ def write_bytes_atomic(uri: str, data: bytes) -> None:
     if not _is_local_fs(fs):
         fs.pipe_file(path, data)
         return
-    with fs.open(tmp, "wb") as f:
+    with open(tmp, "wb") as f:  # a local (or mounted) file system: fsynced before it is renamed into place
         f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
     _replace(fs, tmp, path)
+    _fsync_dir(path.rpartition("/")[0] or ".")
 
 
 def put_atomic(local: str, uri: str) -> None:
@@ -119,6 +122,20 @@ def _replace(fs: Any, tmp: str, path: str) -> None:
     if fs.exists(path) and fs.isdir(path):
         fs.rm(path, recursive=True)
     os.replace(tmp, path)
+
+
+def _fsync_dir(path: str) -> None:
+    """Make a rename in ``path`` durable (a directory's entry is data too)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _is_local_fs(fs: Any) -> bool:
