@@ -25,10 +25,10 @@ def test_every_reason_has_a_meaning_and_the_failures_and_waits_say_what_to_do():
 
 
 def test_exit_codes_and_their_reasons():
-    assert PERMANENT_EXIT_CODES == (2, 3, 10, 11, 12, 14)
+    assert PERMANENT_EXIT_CODES == (2, 3, 10, 11, 12, 13, 14)
     assert [reason_for_exit(c) for c in PERMANENT_EXIT_CODES] == [
         Reason.INVALID_SPEC, Reason.BAD_IMAGE, Reason.BAD_BASE_MODEL, Reason.BAD_DATASET, Reason.OUTPUT_CONFLICT,
-        Reason.BAD_CHECKPOINT]
+        Reason.OUTPUT_UNWRITABLE, Reason.BAD_CHECKPOINT]
     for transient in (ExitCode.UNEXPECTED, ExitCode.TEMPORARY, ExitCode.INTERRUPTED, ExitCode.KILLED,
                       ExitCode.TERMINATED):
         assert not is_permanent(transient) and not transient.permanent

@@ -159,3 +159,29 @@ def test_tflite_format_takes_raw_pixels_too(folder_job, tmp_path):
     expected = keras.saving.load_model(out / "model.keras").predict(x, verbose=0)
     np.testing.assert_allclose(lite, expected, rtol=1e-4, atol=1e-5)
     assert "model.tflite" in json.loads((out / "manifest.json").read_text())["artifacts"]
+
+
+def test_an_output_that_cannot_be_written_fails_before_any_data_is_read(folder_job, tmp_path):
+    """A file where the output folder should be: permanent (exit 13, OutputUnwritable), found before the
+    dataset is opened (here it does not even exist), and nothing is left behind."""
+    from headstart.api.exitcodes import ExitCode, is_permanent
+    from headstart.trainer import run_job
+    from headstart.trainer.errors import OutputUnwritableError
+
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file, not a folder\n")
+    rec = Recorder()
+    job = folder_job(dataset={"imageFolder": {"uri": str(tmp_path / "no-such-dataset")}},
+                     output={"uri": str(blocker / "model"), "formats": ["keras"]})
+    with pytest.raises(OutputUnwritableError, match=r"output.uri: .*taken/model cannot be written") as caught:
+        run_job(job, reporter=rec)
+    assert caught.value.exit_code == ExitCode.OUTPUT_UNWRITABLE == 13 and is_permanent(caught.value.exit_code)
+    assert rec.names() == ["failed"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"] and blocker.read_text() == "a file, not a folder\n"
+
+
+def test_the_write_probe_leaves_nothing_behind(tmp_path):
+    from headstart.trainer import outputs
+
+    outputs.probe_writable(str(tmp_path / "out"))
+    assert list((tmp_path / "out").iterdir()) == []

@@ -31,6 +31,9 @@ class ExitCode(IntEnum):
     """The dataset cannot be read: not found, one class, an empty class folder, a bad split (permanent)."""
     OUTPUT_CONFLICT = 12
     """The output holds another job's complete model and overwrite is off (permanent)."""
+    OUTPUT_UNWRITABLE = 13
+    """The output location cannot be written at all: no permission, read-only, a file in the way, no such bucket
+    (permanent)."""
     CHECKPOINT = 14
     """The output's checkpoint cannot be read (truncated, or another format): nothing was deleted (permanent)."""
     TEMPORARY = 75
@@ -54,6 +57,7 @@ _REASONS = {
     ExitCode.BASE_MODEL: Reason.BAD_BASE_MODEL,
     ExitCode.DATASET: Reason.BAD_DATASET,
     ExitCode.OUTPUT_CONFLICT: Reason.OUTPUT_CONFLICT,
+    ExitCode.OUTPUT_UNWRITABLE: Reason.OUTPUT_UNWRITABLE,
     ExitCode.CHECKPOINT: Reason.BAD_CHECKPOINT,
 }
 

@@ -155,6 +155,10 @@ class Reason(str, Enum):
         "OutputConflict", Phase.FAILED, "the output holds another job's model",
         "the output already holds another job's model: choose another spec.output.uri or set "
         "spec.output.overwrite", _WARNING)
+    OUTPUT_UNWRITABLE = (
+        "OutputUnwritable", Phase.FAILED, "the output location cannot be written",
+        "the trainer may not write spec.output.uri (permissions, a read-only claim, a missing bucket, a file in "
+        "the way): fix the location or its credentials, then submit the job again", _WARNING)
     BAD_CHECKPOINT = (
         "BadCheckpoint", Phase.FAILED, "the output's checkpoint cannot be read",
         "the checkpoint the message names cannot be read (truncated, or written by another version); nothing was "

@@ -9,8 +9,8 @@ from headstart.api.exitcodes import PERMANENT_EXIT_CODES, ExitCode, is_permanent
 from headstart.api.uris import redact_text
 
 __all__ = ["PERMANENT_EXIT_CODES", "BaseModelError", "CheckpointError", "DatasetDownloadError", "DatasetError",
-           "NetworkError", "OutputConflictError", "OutputError", "SpecError", "TrainerError", "WeightsDownloadError",
-           "first_line", "is_permanent", "looks_like_network_failure"]
+           "NetworkError", "OutputConflictError", "OutputUnwritableError", "OutputError", "SpecError",
+           "TrainerError", "WeightsDownloadError", "first_line", "is_permanent", "looks_like_network_failure"]
 
 
 class TrainerError(Exception):
@@ -63,6 +63,13 @@ class OutputError(TrainerError):
     """The output location cannot be read or written now (a storage hiccup: transient, retried)."""
 
     exit_code = ExitCode.TEMPORARY
+
+
+class OutputUnwritableError(OutputError):
+    """The output location cannot be written at all (permission, read-only, a file in the way, no bucket):
+    retrying cannot help (permanent), unlike a storage hiccup."""
+
+    exit_code = ExitCode.OUTPUT_UNWRITABLE
 
 
 class CheckpointError(TrainerError):

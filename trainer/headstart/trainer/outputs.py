@@ -8,14 +8,16 @@ Before anything else is written, an older manifest.json is removed.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from . import storage
-from .errors import OutputConflictError, OutputError
+from .errors import OutputConflictError, OutputError, OutputUnwritableError
 from .reporting import ModelInfo
 
 MANIFEST = "manifest.json"
@@ -42,6 +44,25 @@ def existing(output_uri: str) -> Existing | None:
     except ValueError:
         manifest = {}
     return Existing(manifest, hashlib.sha256(raw).hexdigest())
+
+
+#: Errors that say a location cannot be written at all (not "not now"): EACCES, EROFS, ENOTDIR, ENOENT...
+UNWRITABLE = (PermissionError, NotADirectoryError, FileNotFoundError, IsADirectoryError, FileExistsError)
+
+
+def probe_writable(output_uri: str) -> None:
+    """Write, then remove, a small file at the output location, before any data is read: a location that
+    cannot be written fails at once (OutputUnwritableError, permanent), a storage hiccup is an OutputError
+    (transient: retried)."""
+    probe = storage.join(output_uri, f".headstart-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        storage.write_bytes_atomic(probe, b"headstart: may this job write here?\n")
+        storage.remove(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        if isinstance(exc, UNWRITABLE) or exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise OutputUnwritableError(f"output.uri: {output_uri} cannot be written ({reason})") from exc
+        raise OutputError(f"output.uri: {output_uri} cannot be written now ({reason}); retrying") from exc
 
 
 def check_location(output_uri: str, job_name: str, overwrite: bool) -> Existing | None:

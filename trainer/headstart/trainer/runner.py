@@ -82,6 +82,7 @@ class Run:
 
     def run(self) -> TrainResult:
         started = time.monotonic()
+        outputs.probe_writable(self.output)  # before any data is read: a location it may not write fails now
         found = outputs.check_location(self.output, self.job.name, self.spec.output.overwrite)
         complete = found is not None and found.manifest.get("job") == self.job.name \
             and found.manifest.get("spec_sha256") == self.digest
