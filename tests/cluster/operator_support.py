@@ -22,13 +22,14 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from controlplane.processes import die_with_parent, free_port, http_ok, stop_process, tail_lines
-from controlplane.waiting import wait_for
+from controlplane.waiting import WaitTimeout, wait_for
 from kubernetes import client
 
 REPO = Path(__file__).resolve().parents[2]
@@ -261,12 +262,28 @@ class Jobs:
     def pods(self, name: str) -> list[client.V1Pod]:
         return self.core.list_namespaced_pod(self.ns, label_selector=f"headstart.dev/finetunejob={name}").items
 
-    def live_pod(self, name: str, timeout: float = 30.0) -> client.V1Pod:
+    def live_pod(self, name: str, timeout: float = 60.0) -> client.V1Pod:
         def find():
             live = [p for p in self.pods(name) if not p.metadata.deletion_timestamp
                     and p.status.phase in ("Pending", "Running")]
             return live[0] if live else None
-        return wait_for(find, f"a live training pod of {self.ns}/{name}", timeout)
+        try:
+            return wait_for(find, f"a live training pod of {self.ns}/{name}", timeout)
+        except WaitTimeout as exc:  # say where the job stood: its status, whether its Job exists
+            jobs = [j.metadata.name for j in self.batch.list_namespaced_job(self.ns).items]
+            raise WaitTimeout(f"{exc}; the FineTuneJob's status: {self.status(name)}; Jobs: {jobs}") from None
+
+    def wait_gone(self, name: str, timeout: float = 60.0) -> None:
+        """Wait until FineTuneJob ``name`` is gone from the API (its finalizer removed by the operator)."""
+        def gone() -> bool:
+            try:
+                self.get(name)
+            except client.ApiException as exc:
+                if exc.status == 404:
+                    return True
+                raise
+            return False
+        wait_for(gone, f"FineTuneJob {self.ns}/{name} gone", timeout, retry_on=())
 
     def events(self, name: str) -> list[client.CoreV1Event]:
         return self.core.list_namespaced_event(
@@ -282,13 +299,15 @@ def job_manifest(name: str, **spec_changes: Any) -> dict[str, Any]:
 
     Bucket URIs, not pvc://: this control plane has no volume binder, so a pod naming a claim is never
     scheduled (tests that need claims say so). No GPU unless asked: the session's 16 fake GPUs are shared by
-    every test, and a deleted namespace's pods free theirs only when the Job controller lets them go."""
+    every test, and a deleted namespace's pods free theirs only when the Job controller lets them go. Its own
+    output bucket path: a bucket URI is one output across namespaces, so two tests' jobs of one name would
+    otherwise wait for each other (OutputInUse)."""
     spec: dict[str, Any] = {
         "baseModel": {"application": "MobileNetV2", "weights": "none"},
         "dataset": {"imageFolder": {"uri": "s3://data/photos"}, "splits": {"validation": 0.2}},
         "stages": [{"name": "head", "trainBase": "none", "epochs": 2,
                     "optimizer": {"type": "Adam", "learningRate": 0.001}}],
-        "output": {"uri": f"s3://models/{name}"},
+        "output": {"uri": f"s3://models/{name}-{uuid.uuid4().hex[:8]}"},
         "resources": {"gpus": 0},
     }
     spec.update(spec_changes)

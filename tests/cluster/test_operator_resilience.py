@@ -91,6 +91,7 @@ def test_recreated_at_once_under_the_same_name_gets_its_own_children(jobs, api_c
     first = jobs.create(job_manifest("again"))
     jobs.wait_status("again", "reported", lambda s: s.get("trainingJob"))
     jobs.delete("again")
+    jobs.wait_gone("again")  # the operator's finalizer: the name is free once it let the first go
     second = jobs.create(job_manifest("again", stages=[{"name": "head", "epochs": 3, "optimizer": {
         "type": "Adam", "learningRate": 0.001}}]))  # before the garbage collector removed the first's children
     assert second["metadata"]["uid"] != first["metadata"]["uid"]

@@ -185,4 +185,5 @@ def test_a_second_job_on_an_output_waits_until_the_first_ends(jobs, api_client, 
     finish_pod(api_client, namespace, pod.metadata.name, 0, json.dumps({"model": model}))
     jobs.wait_phase("first", "Succeeded", timeout=60)
     other.training_job("second", timeout=60)  # woken by the first's end, not by a resync
-    assert other.status("second").get("reason") != "OutputInUse"
+    other.wait_status("second", "its status past OutputInUse (written after its Job is created)",
+                      lambda s: s.get("trainingJob") and s.get("reason") != "OutputInUse")

@@ -35,13 +35,14 @@ def write(tmp_path, doc: dict):
 
 
 def test_submit_get_list_and_delete_through_the_cli(operator, cli, tmp_path, namespace, kubeconfig):
-    result = cli("submit", "-f", str(write(tmp_path, job_manifest("pets"))))
+    manifest = job_manifest("pets")
+    result = cli("submit", "-f", str(write(tmp_path, manifest)))
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "pets"
     got = wait_for(lambda: (r := cli("get", "pets", "-o", "json")).exit_code == 0 and
                    json.loads(r.stdout).get("status", {}).get("phase") and json.loads(r.stdout),
                    "the operator's first status", 60)
-    assert got["kind"] == "FineTuneJob" and got["spec"]["output"]["uri"] == "s3://models/pets"
+    assert got["kind"] == "FineTuneJob" and got["spec"]["output"] == manifest["spec"]["output"]
     assert got["status"]["phase"] == "Pending" and got["status"]["trainingJob"] == "pets"
     table = cli("list").stdout.splitlines()
     assert table[0].split()[:3] == ["NAME", "PHASE", "REASON"] and table[-1].split()[:2] == ["pets", "Pending"]

@@ -15,7 +15,7 @@ import time
 
 from kubernetes import client
 
-from .waiting import wait_for
+from .waiting import WaitTimeout, wait_for
 
 GPU_RESOURCE = "nvidia.com/gpu"
 NODE_LABELS = {"headstart.dev/fake-node": "true", "nvidia.com/gpu.present": "true"}
@@ -101,6 +101,7 @@ class Heartbeats:
         while not self._stop.wait(self._interval):
             try:
                 self.beat()
+                reap_retired(self._api, self._names)
             except Exception:  # noqa: BLE001 - the API may be going away; the next beat retries
                 continue
 
@@ -174,8 +175,13 @@ def wait_scheduled(
 ) -> str:
     """Wait until the scheduler binds the pod; return the node name."""
     core = client.CoreV1Api(api)
-    return wait_for(lambda: core.read_namespaced_pod(name, namespace).spec.node_name,
-                    f"pod {namespace}/{name} to be scheduled", timeout)
+    try:
+        return wait_for(lambda: core.read_namespaced_pod(name, namespace).spec.node_name,
+                        f"pod {namespace}/{name} to be scheduled", timeout)
+    except WaitTimeout as exc:  # say why: the scheduler's verdict and who holds the GPUs
+        conds = core.read_namespaced_pod(name, namespace).status.conditions or []
+        why = next((c.message for c in conds if c.type == "PodScheduled"), None)
+        raise WaitTimeout(f"{exc}; scheduler: {why}; GPUs held by: {gpu_holders(api)}") from None
 
 
 def reap_pods(api: client.ApiClient, namespace: str) -> None:
@@ -186,6 +192,41 @@ def reap_pods(api: client.ApiClient, namespace: str) -> None:
     confirm by deleting with a grace period of zero.
     """
     client.CoreV1Api(api).delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
+
+
+def reap_retired(api: client.ApiClient, nodes: list[str]) -> list[str]:
+    """Force-delete the pods on fake ``nodes`` of every Terminating namespace, as their kubelet would once the
+    namespace controller deleted them; return them (namespace/name).
+
+    retire_namespace reaps a namespace's pods once, but a pod can still appear after that (a Job controller's
+    create already in flight); without this it would hold its GPUs until the session ends."""
+    core = client.CoreV1Api(api)
+    reaped = []
+    for ns in core.list_namespace().items:
+        if (ns.status.phase if ns.status else None) != "Terminating":
+            continue
+        for pod in core.list_namespaced_pod(ns.metadata.name).items:
+            if pod.spec.node_name in nodes:
+                try:
+                    core.delete_namespaced_pod(pod.metadata.name, ns.metadata.name, grace_period_seconds=0)
+                except client.ApiException as exc:
+                    if exc.status != 404:
+                        raise
+                reaped.append(f"{ns.metadata.name}/{pod.metadata.name}")
+    return reaped
+
+
+def gpu_holders(api: client.ApiClient) -> list[str]:
+    """Every pod bound to a node that requests GPUs: namespace/name, node, count, phase (and Terminating)."""
+    held = []
+    for pod in client.CoreV1Api(api).list_pod_for_all_namespaces().items:
+        count = sum(int(((c.resources.requests or {}) if c.resources else {}).get(GPU_RESOURCE, 0))
+                    for c in pod.spec.containers)
+        if count and pod.spec.node_name:
+            gone = " Terminating" if pod.metadata.deletion_timestamp else ""
+            held.append(f"{pod.metadata.namespace}/{pod.metadata.name} on {pod.spec.node_name}: {count} "
+                        f"({pod.status.phase}{gone})")
+    return held
 
 
 def retire_namespace(api: client.ApiClient, namespace: str) -> None:
