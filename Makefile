@@ -44,6 +44,7 @@ bench: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 # The one CRD, in the two places that install it: deploy/ (kustomize) and the Helm chart's crds/.
 crd: install

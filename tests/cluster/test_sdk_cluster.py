@@ -174,11 +174,12 @@ def test_fetch_from_object_storage_verifies_the_model(operator, api_client, kube
                                                       s3_server, tmp_path, cli):
     import fsspec
 
+    from headstart.api.output_manifest import Owner
     from headstart.trainer import outputs
 
     fsspec.filesystem("s3").mkdir("fetched")
     (tmp_path / "model.keras").write_bytes(b"w" * 4096)
-    info = outputs.publish("s3://fetched/pets", {"model.keras": str(tmp_path / "model.keras")}, job_name="pets",
+    info = outputs.publish("s3://fetched/pets", {"model.keras": str(tmp_path / "model.keras")}, owner=Owner("pets"),
                            spec_sha256="0" * 64, formats=["keras"], class_names=["cat", "dog"])
     client = Client(namespace=namespace, kubeconfig=kubeconfig)
     name = client.submit(job_manifest("pets", output={"uri": "s3://fetched/pets"}))

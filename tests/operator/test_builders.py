@@ -167,8 +167,10 @@ def test_the_spec_travels_inside_the_job_as_an_annotation_the_downward_api_mount
     rendered = yaml.safe_load(template["metadata"]["annotations"][names.ANNOTATION_SPEC])
     assert rendered["spec"] == body["spec"]  # the user's spec as written: no defaults written in
     assert rendered["apiVersion"] == "headstart.dev/v1alpha1"
-    assert rendered["metadata"] == {"name": "flowers-xception", "namespace": "team-a"}
-    assert FineTuneJob.model_validate(rendered).name == "flowers-xception"
+    # the uid too: the trainer records it as the owner of the output and checkpoints (a job recreated under
+    # its name is another job)
+    assert rendered["metadata"] == {"name": "flowers-xception", "namespace": "team-a", "uid": UID}
+    assert FineTuneJob.model_validate(rendered).metadata.uid == UID
     volume = next(v for v in template["spec"]["volumes"] if v["name"] == "job")
     assert volume == {"name": "job", "downwardAPI": {"items": [{
         "path": names.JOB_FILE_NAME, "fieldRef": {"fieldPath": "metadata.annotations['headstart.dev/spec']"}}]}}

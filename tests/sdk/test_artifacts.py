@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from headstart.api.output_manifest import Owner
 from headstart.sdk.artifacts import fetch_uri, unpack_tar
 from headstart.sdk.errors import ArtifactError, NotFound
 from headstart.trainer import outputs
@@ -25,7 +26,7 @@ def publish(uri: str, tmp_path: Path) -> str:
     (staging / "savedmodel" / "variables" / "variables.index").write_bytes(b"index")
     info = outputs.publish(uri, {"model.keras": str(staging / "model.keras"), "labels.txt": str(staging / "labels.txt"),
                                  "savedmodel": str(staging / "savedmodel")},
-                           job_name="pets", spec_sha256="0" * 64, formats=["keras", "savedmodel"],
+                           owner=Owner("pets"), spec_sha256="0" * 64, formats=["keras", "savedmodel"],
                            class_names=["cat", "dog"])
     return info.sha256
 
@@ -70,7 +71,7 @@ def test_an_incomplete_output_is_not_found(tmp_path):
 def test_a_download_that_breaks_midway_leaves_no_model(tmp_path, monkeypatch):
     out = tmp_path / "out"
     sha = publish(str(out), tmp_path)
-    from headstart.trainer import storage
+    from headstart.api import storage
 
     real = storage.download
 

@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from headstart.api import storage
+from headstart.api.output_manifest import Owner
 from headstart.trainer import checkpoints as ck
-from headstart.trainer import storage
-from headstart.trainer.errors import CheckpointError, OutputError
+from headstart.trainer.errors import CheckpointError, OutputConflictError, OutputError
 
 
 class _Model:
@@ -39,7 +40,7 @@ def _epoch(cp: ck.Checkpoints, state: ck.State, epoch: int) -> None:
 
 
 def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
-    cp = ck.Checkpoints(str(tmp_path), "job", "digest")
+    cp = ck.Checkpoints(str(tmp_path), Owner("job"), "digest")
     state = ck.State(job="job", spec_sha256="digest", current=ck.StageState(index=0))
     _epoch(cp, state, 1)
     cp.flush()
@@ -62,13 +63,13 @@ def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     for name in (good["weights"], good["current"]["optimizer"]):
         assert (tmp_path / "checkpoints" / name).exists()  # ...and epoch 1's files were not removed
     monkeypatch.setattr(storage, "write_bytes_atomic", real)
-    resumed = ck.Checkpoints(str(tmp_path), "job", "digest").load()
+    resumed = ck.Checkpoints(str(tmp_path), Owner("job"), "digest").load()
     assert resumed is not None and resumed.current.epochs_done == 1
     cp.close()
 
 
 def test_snapshots_are_taken_when_the_save_is_asked_for(tmp_path):
-    cp = ck.Checkpoints(str(tmp_path), "job", "digest")
+    cp = ck.Checkpoints(str(tmp_path), Owner("job"), "digest")
     state = ck.State(job="job", spec_sha256="digest", current=ck.StageState(index=0))
     model = _Model(1.0)
     state.current.epochs_done = 1
@@ -83,7 +84,7 @@ def test_snapshots_are_taken_when_the_save_is_asked_for(tmp_path):
 @pytest.mark.parametrize("damage", [b'{"format": 2, "job": "job", "spec_sha', b'{"format": 99, "job": "job"}',
                                     b"\x00\x01"])
 def test_a_state_that_cannot_be_read_stops_the_run_and_deletes_nothing(tmp_path, damage):
-    cp = ck.Checkpoints(str(tmp_path), "job", "digest")
+    cp = ck.Checkpoints(str(tmp_path), Owner("job"), "digest")
     state = ck.State(job="job", spec_sha256="digest", current=ck.StageState(index=0))
     _epoch(cp, state, 1)
     cp.close()
@@ -91,7 +92,7 @@ def test_a_state_that_cannot_be_read_stops_the_run_and_deletes_nothing(tmp_path,
     (folder / "state.json").write_bytes(damage)  # truncated, another format, not JSON
     before = sorted(p.name for p in folder.iterdir())
     with pytest.raises(CheckpointError, match=r"state\.json cannot be read .* nothing was deleted"):
-        ck.Checkpoints(str(tmp_path), "job", "digest").load()
+        ck.Checkpoints(str(tmp_path), Owner("job"), "digest").load()
     assert sorted(p.name for p in folder.iterdir()) == before  # the weights it named are all still there
     assert CheckpointError("x").exit_code == 14  # permanent: a retry cannot mend it
 
@@ -105,3 +106,27 @@ def test_files_are_fsynced_before_they_are_renamed_into_place(tmp_path, monkeypa
     storage.write_bytes_atomic(str(tmp_path / "state.json"), b"{}")
     assert len(synced) == 2  # the file, then the folder that names it
     assert (tmp_path / "state.json").read_bytes() == b"{}"
+
+
+def test_another_jobs_checkpoints_are_neither_resumed_nor_deleted(tmp_path):
+    """Checkpoints belong to a job's namespace, name and uid: the same name recreated (a new uid), or in
+    another namespace, fails naming the owner and leaves every file; with overwrite it starts afresh, saying so."""
+    owner = Owner("flowers", "team-a", "uid-1")
+    cp = ck.Checkpoints(str(tmp_path), owner, "digest")
+    state = ck.State(job="flowers", spec_sha256="digest", owner=owner.to_dict(), current=ck.StageState(index=0))
+    _epoch(cp, state, 1)
+    cp.close()
+    folder = tmp_path / "checkpoints"
+    before = sorted(p.name for p in folder.iterdir())
+    assert json.loads((folder / "state.json").read_text())["owner"] == {
+        "namespace": "team-a", "name": "flowers", "uid": "uid-1"}
+    for other in (Owner("flowers", "team-a", "uid-2"), Owner("flowers", "team-b", "uid-3"), Owner("roses")):
+        with pytest.raises(OutputConflictError, match=r"checkpoints of team-a/flowers \(uid uid-1\).*overwrite"):
+            ck.Checkpoints(str(tmp_path), other, "digest").load()
+    assert sorted(p.name for p in folder.iterdir()) == before
+    said: list[str] = []
+    assert ck.Checkpoints(str(tmp_path), Owner("flowers", "team-a", "uid-2"), "digest").load(True, said.append) is None
+    assert said and "team-a/flowers (uid uid-1)" in said[0]
+    resumed = ck.Checkpoints(str(tmp_path), owner, "digest").load()  # its own: resumed
+    assert resumed is not None and resumed.current.epochs_done == 1
+    assert ck.Checkpoints(str(tmp_path), owner, "another spec").load() is None  # its own, another spec: afresh

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from trainer_support import Recorder
 
+from headstart.api.output_manifest import Owner
+
 THREE_STAGES = [
     {"name": "head", "trainBase": "none", "epochs": 2, "optimizer": {"type": "Adam", "learningRate": 0.02}},
     {"name": "top", "trainBase": "top:3", "epochs": 1,
@@ -116,6 +118,41 @@ def test_another_jobs_model_is_refused_unless_overwrite(folder_job, tmp_path):
     assert not again.already_complete and not again.resumed and "epoch_ended" in rec.names()
 
 
+def _owned(job, namespace: str, uid: str):
+    """``job`` as the operator hands it on: its namespace and uid in its metadata."""
+    return job.model_copy(update={"metadata": job.metadata.model_copy(update={"namespace": namespace, "uid": uid})})
+
+
+def test_a_model_belongs_to_its_jobs_namespace_name_and_uid(folder_job, tmp_path):
+    """The same name recreated (another uid) or in another namespace never adopts a model: OutputConflict
+    naming the owner, the model untouched; with overwrite it trains and says whose model it replaces."""
+    from headstart.trainer import OutputConflictError, run_job
+
+    out = str(tmp_path / "out")
+    one_epoch = [{"name": "head", "epochs": 1, "optimizer": {"type": "Adam", "learningRate": 0.01}}]
+
+    def job(namespace: str, uid: str, **output):
+        return _owned(folder_job(name="flowers", stages=one_epoch, output={"uri": out, "formats": ["keras"],
+                                                                           **output}), namespace, uid)
+
+    run_job(job("team-a", "uid-1"))
+    manifest = (tmp_path / "out" / "manifest.json").read_bytes()
+    assert json.loads(manifest)["owner"] == {"namespace": "team-a", "name": "flowers", "uid": "uid-1"}
+    for namespace, uid in (("team-a", "uid-2"), ("team-b", "uid-3")):
+        rec = Recorder()
+        with pytest.raises(OutputConflictError, match=r"complete model of team-a/flowers \(uid uid-1\)"):
+            run_job(job(namespace, uid), reporter=rec)
+        assert rec.names() == ["failed"]
+        assert (tmp_path / "out" / "manifest.json").read_bytes() == manifest  # untouched
+    assert run_job(job("team-a", "uid-1")).already_complete  # its own
+    rec = Recorder()
+    result = run_job(job("team-a", "uid-2", overwrite=True), reporter=rec)
+    assert not result.already_complete
+    said = [args[0] for name, args in rec.events if name == "message"]
+    assert any("overwriting the model of team-a/flowers (uid uid-1)" in line for line in said), said
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["owner"]["uid"] == "uid-2"
+
+
 def test_an_interrupted_write_never_looks_complete(tmp_path):
     from headstart.trainer import OutputError, outputs
 
@@ -124,18 +161,18 @@ def test_an_interrupted_write_never_looks_complete(tmp_path):
     staged.mkdir()
     (staged / "labels.txt").write_text("a\nb\n")
     good = {"labels.txt": str(staged / "labels.txt")}
-    outputs.publish(str(out), good, job_name="j", spec_sha256="x", formats=["keras"], class_names=["a", "b"])
+    outputs.publish(str(out), good, owner=Owner("j"), spec_sha256="x", formats=["keras"], class_names=["a", "b"])
     assert outputs.existing(str(out)) is not None
     outputs.invalidate(str(out))  # a new write starts by removing the manifest
     assert outputs.existing(str(out)) is None
     broken = {**good, "model.keras": str(staged / "missing.keras")}
     with pytest.raises(OutputError, match="cannot write the outputs"):
-        outputs.publish(str(out), broken, job_name="j", spec_sha256="x", formats=["keras"],
+        outputs.publish(str(out), broken, owner=Owner("j"), spec_sha256="x", formats=["keras"],
                         class_names=["a", "b"])
     assert outputs.existing(str(out)) is None
     assert not (out / "model.keras").exists()
     (out / "labels.txt").write_text("tampered\n")
-    outputs.publish(str(out), good, job_name="j", spec_sha256="x", formats=["keras"], class_names=["a", "b"])
+    outputs.publish(str(out), good, owner=Owner("j"), spec_sha256="x", formats=["keras"], class_names=["a", "b"])
     (out / "labels.txt").write_text("tampered\n")
     assert outputs.verify(str(out)) == ["labels.txt"]
 

@@ -60,9 +60,9 @@ def _meta(body: dict[str, Any], name: str, extra_labels: dict[str, str] | None =
 
 def rendered_job(body: dict[str, Any]) -> str:
     """The job file the trainer reads: the user's spec exactly as written (defaults apply on reading), with
-    the API version it was read with."""
+    the API version it was read with, and the job's name, namespace and uid (the owner of its outputs)."""
     meta = body["metadata"]
-    doc = manifest(meta["name"], meta["namespace"], body["spec"])
+    doc = manifest(meta["name"], meta["namespace"], body["spec"], meta.get("uid"))
     return yaml.dump(doc, Dumper=_DUMPER, sort_keys=False)
 
 

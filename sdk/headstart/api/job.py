@@ -182,7 +182,10 @@ class FineTuneJob(ApiModel):
                 "spec": self.spec.to_wire()}
 
 
-def manifest(name: str, namespace: str | None, spec: dict) -> dict:
-    """A FineTuneJob manifest of a raw ``spec`` (as stored: camelCase), as the operator hands it on."""
+def manifest(name: str, namespace: str | None, spec: dict, uid: str | None = None) -> dict:
+    """A FineTuneJob manifest of a raw ``spec`` (as stored: camelCase), as the operator hands it on (with the
+    job's ``uid``: its outputs and checkpoints are owned by it)."""
     metadata = {"name": name} if namespace is None else {"name": name, "namespace": namespace}
+    if uid:
+        metadata["uid"] = uid
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}

@@ -2,8 +2,8 @@
 sha256, in a hidden folder beside the destination that is renamed into place only when all is verified,
 so a partial download never leaves a complete-looking model behind.
 
-Storage URIs (file://, s3://, gs://, local paths) go through the trainer's own fsspec code
-(headstart.trainer.storage, no TensorFlow); a pvc:// output arrives as a tar stream from a helper pod
+Storage URIs (file://, s3://, gs://, local paths) go through the fsspec code the trainer writes them with
+(headstart.api.storage, no TensorFlow); a pvc:// output arrives as a tar stream from a helper pod
 (see cluster_fetch), unpacked here with every member checked: no absolute paths, no '..', no links.
 """
 
@@ -19,9 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from .errors import ArtifactError, NotFound
+from headstart.api import storage
+from headstart.api.output_manifest import MANIFEST, damaged
 
-MANIFEST = "manifest.json"
+from .errors import ArtifactError, NotFound
 
 
 def staging_dir(dest: Path) -> Path:
@@ -34,8 +35,6 @@ def staging_dir(dest: Path) -> Path:
 
 def fetch_uri(uri: str, dest: Path, *, manifest_sha256: str | None = None, overwrite: bool = False) -> Path:
     """Download the model at storage ``uri`` into ``dest`` and verify it; returns ``dest``."""
-    from headstart.trainer import storage
-
     check_destination(dest, overwrite)
     manifest_uri = storage.join(uri, MANIFEST)
     try:
@@ -127,15 +126,13 @@ def parse_manifest(raw: bytes, manifest_sha256: str | None, source: str) -> dict
 
 def verify(folder: Path) -> list[str]:
     """The artifacts under ``folder`` missing or different from its manifest (empty: intact)."""
-    from headstart.trainer import storage
-
     manifest = json.loads((folder / MANIFEST).read_bytes())
-    bad = []
-    for rel, digest in manifest["artifacts"].items():
+
+    def digest_of(rel: str) -> str | None:
         path = inside(folder, rel)
-        if not path.is_file() or storage.sha256_file(str(path)) != digest:
-            bad.append(rel)
-    return bad
+        return storage.sha256_file(str(path)) if path.is_file() else None
+
+    return damaged(manifest["artifacts"], digest_of)
 
 
 def check_destination(dest: Path, overwrite: bool) -> None:

@@ -5,9 +5,10 @@ modules that need it import it when called.
 
 Modules: base (the pretrained base), head (the new top and the assembled model), data (tf.data input),
 stages (what trains, optimizers, schedules), callbacks (Keras callbacks), features (the frozen-base
-feature cache), checkpoints (resume), outputs (atomic artifacts and manifest), modelcard, storage
-(fsspec I/O), runtime (seed, mixed precision, XLA), reporting (progress interface), console (rich
-progress), runner (orchestration), __main__ (``python -m headstart.trainer``).
+feature cache), checkpoints (resume), outputs (atomic artifacts and manifest), modelcard, runtime (seed,
+mixed precision, XLA), reporting (progress interface), console (rich progress), runner (orchestration),
+__main__ (``python -m headstart.trainer``). Storage (fsspec I/O) is headstart.api.storage, shared with the
+SDK.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .errors import (
     DatasetDownloadError,
     DatasetError,
     NetworkError,
+    OutputConflictError,
     OutputError,
     SpecError,
     TrainerError,
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BaseModelError", "DatasetDownloadError", "DatasetError", "LineReporter", "ModelInfo", "NetworkError",
-    "OutputError", "Progress", "Reporter", "RunPlan", "SpecError", "StagePlan", "StageResult",
+    "OutputConflictError", "OutputError", "Progress", "Reporter", "RunPlan", "SpecError", "StagePlan", "StageResult",
     "TrainResult", "TrainerError", "WeightsDownloadError", "run_job",
 ]
 

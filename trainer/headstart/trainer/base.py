@@ -13,9 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from headstart.api import BaseModelSpec
+from headstart.api import BaseModelSpec, storage
 
-from . import storage
 from .errors import BaseModelError, WeightsDownloadError, first_line, looks_like_network_failure
 from .modelcard import BaseCard
 

@@ -28,8 +28,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from . import storage
-from .errors import CheckpointError, OutputError
+from headstart.api import storage
+from headstart.api.output_manifest import Owner
+
+from .errors import CheckpointError, OutputConflictError, OutputError
 from .reporting import StageResult
 
 FORMAT = 2
@@ -60,6 +62,8 @@ class StageState:
 class State:
     job: str
     spec_sha256: str
+    owner: dict[str, str] = field(default_factory=dict)
+    """The job it belongs to (namespace, name, uid: an ``Owner``); empty in a state written before owners."""
     stages: list[StageResult] = field(default_factory=list)
     """Completed stages."""
     weights: str | None = None
@@ -68,7 +72,7 @@ class State:
     """Every checkpoint file written and not yet removed, with its kind."""
 
     def to_json(self) -> bytes:
-        data = {"format": FORMAT, "job": self.job, "spec_sha256": self.spec_sha256,
+        data = {"format": FORMAT, "job": self.job, "owner": self.owner, "spec_sha256": self.spec_sha256,
                 "stages": [s.to_dict() for s in self.stages], "weights": self.weights,
                 "current": None if self.current is None else self.current.__dict__, "files": self.files}
         return json.dumps(data, indent=1).encode()
@@ -79,7 +83,7 @@ class State:
         if data.get("format") != FORMAT:
             raise ValueError("unknown checkpoint format")
         current = data.get("current")
-        return cls(job=data["job"], spec_sha256=data["spec_sha256"],
+        return cls(job=data["job"], spec_sha256=data["spec_sha256"], owner=dict(data.get("owner") or {}),
                    stages=[StageResult.from_dict(s) for s in data["stages"]], weights=data.get("weights"),
                    current=None if current is None else StageState(**current), files=dict(data["files"]))
 
@@ -136,9 +140,9 @@ class Save:
 
 
 class Checkpoints:
-    def __init__(self, output_uri: str, job: str, spec_sha256: str):
+    def __init__(self, output_uri: str, owner: Owner, spec_sha256: str):
         self.root = storage.join(output_uri, "checkpoints")
-        self.job = job
+        self.owner = owner
         self.spec_sha256 = spec_sha256
         self._writer: ThreadPoolExecutor | None = None
         self._inflight: Future | None = None
@@ -179,10 +183,12 @@ class Checkpoints:
             if writer is not None:
                 writer.shutdown(wait=True)
 
-    def load(self) -> State | None:
+    def load(self, overwrite: bool = False, say: Callable[[str], None] | None = None) -> State | None:
         """The saved state of this very job and spec, or None (nothing to resume: no state, or one of another
         spec of this job). A state that cannot be read is never taken for "nothing" (which would delete every
-        checkpoint): CheckpointError, naming the file."""
+        checkpoint): CheckpointError, naming the file. The state of another job (name, namespace or uid) is
+        never resumed nor deleted: OutputConflictError naming it, unless ``overwrite`` (then None, and
+        ``say`` tells)."""
         self.flush()
         uri = storage.join(self.root, "state.json")
         if not storage.exists(uri):
@@ -194,7 +200,15 @@ class Checkpoints:
             raise CheckpointError(f"{uri} cannot be read ({why}: {type(exc).__name__}: {str(exc)[:120]}); nothing "
                                   "was deleted: move the checkpoints folder away, or set spec.output.overwrite, to "
                                   "train afresh") from exc
-        if state.job != self.job or state.spec_sha256 != self.spec_sha256:
+        recorded = Owner.recorded({"owner": state.owner, "job": state.job})
+        if recorded is None or not self.owner.same_job(recorded):
+            if not overwrite:
+                raise OutputConflictError(f"{self.root} holds the checkpoints of {recorded or 'an unknown job'}; "
+                                          "choose another output or set spec.output.overwrite: true")
+            if say is not None:
+                say(f"not resuming the checkpoints of {recorded} under {self.root} (spec.output.overwrite)")
+            return None
+        if state.spec_sha256 != self.spec_sha256:
             return None
         return state
 

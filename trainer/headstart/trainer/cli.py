@@ -10,9 +10,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from headstart.api.exitcodes import ExitCode
+from headstart.api.storage import StorageError
 from headstart.api.uris import redact_text
 
-from .errors import TrainerError
+from .errors import OutputError, TrainerError
 from .reporting import Reporter
 
 if TYPE_CHECKING:
@@ -59,6 +60,9 @@ def run_loaded(job: FineTuneJob, output: str | None, reporter: Reporter,
     except TrainerError as exc:
         fail(str(exc))
         return exc.exit_code
+    except StorageError as exc:  # a URI no file system opens: an output (or input) location error
+        fail(str(exc))
+        return OutputError.exit_code
     except KeyboardInterrupt:
         fail("interrupted; run the same job again to resume from its last checkpoint")
         return ExitCode.INTERRUPTED

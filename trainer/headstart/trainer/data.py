@@ -12,9 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from headstart.api import AugmentationSpec, DatasetSpec
+from headstart.api import AugmentationSpec, DatasetSpec, storage
 
-from . import storage
 from .errors import DatasetDownloadError, DatasetError, first_line, looks_like_network_failure
 from .modelcard import DatasetCard
 

@@ -16,12 +16,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from . import storage
+from headstart.api import storage
+from headstart.api.output_manifest import MANIFEST, MODEL_KIND, Owner, damaged
+
 from .errors import OutputConflictError, OutputError, OutputUnwritableError
 from .reporting import ModelInfo
-
-MANIFEST = "manifest.json"
-KIND = "headstart.dev/model"
 
 
 @dataclass
@@ -65,13 +64,20 @@ def probe_writable(output_uri: str) -> None:
         raise OutputError(f"output.uri: {output_uri} cannot be written now ({reason}); retrying") from exc
 
 
-def check_location(output_uri: str, job_name: str, overwrite: bool) -> Existing | None:
-    """Refuse a location holding another job's complete model unless overwriting is allowed."""
+def owned_by(found: Existing, owner: Owner) -> bool:
+    """Whether the complete model ``found`` is ``owner``'s own."""
+    recorded = Owner.recorded(found.manifest)
+    return recorded is not None and owner.same_job(recorded)
+
+
+def check_location(output_uri: str, owner: Owner, overwrite: bool) -> Existing | None:
+    """Refuse a location holding another job's complete model (another name, namespace or uid) unless
+    overwriting is allowed."""
     found = existing(output_uri)
-    if found is not None and found.manifest.get("job") != job_name and not overwrite:
-        other = found.manifest.get("job") or "an unknown job"
+    if found is not None and not owned_by(found, owner) and not overwrite:
+        other = Owner.recorded(found.manifest) or "an unknown job"
         raise OutputConflictError(f"{output_uri} already holds the complete model of {other}; choose another output "
-                          "or set spec.output.overwrite: true")
+                                  "or set spec.output.overwrite: true")
     return found
 
 
@@ -119,7 +125,7 @@ def write_text(staging: str, name: str, text: str) -> str:
     return path
 
 
-def publish(output_uri: str, artifacts: dict[str, str], *, job_name: str, spec_sha256: str,
+def publish(output_uri: str, artifacts: dict[str, str], *, owner: Owner, spec_sha256: str,
             formats: list[str], class_names: list[str], extra_uris: list[str] = ()) -> ModelInfo:
     """Upload staged artifacts (temporary name, then rename) and write manifest.json last.
 
@@ -133,8 +139,9 @@ def publish(output_uri: str, artifacts: dict[str, str], *, job_name: str, spec_s
         for rel in extra_uris:
             digests[rel] = hashlib.sha256(storage.read_bytes(storage.join(output_uri, rel))).hexdigest()
         manifest = {
-            "kind": KIND,
-            "job": job_name,
+            "kind": MODEL_KIND,
+            "job": owner.name,
+            "owner": owner.to_dict(),
             "spec_sha256": spec_sha256,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "formats": formats,
@@ -166,9 +173,8 @@ def verify(output_uri: str) -> list[str]:
     found = existing(output_uri)
     if found is None:
         return [MANIFEST]
-    bad = []
-    for rel, digest in found.manifest.get("artifacts", {}).items():
+    def digest_of(rel: str) -> str | None:
         uri = storage.join(output_uri, rel)
-        if not storage.exists(uri) or hashlib.sha256(storage.read_bytes(uri)).hexdigest() != digest:
-            bad.append(rel)
-    return bad
+        return hashlib.sha256(storage.read_bytes(uri)).hexdigest() if storage.exists(uri) else None
+
+    return damaged(found.manifest.get("artifacts", {}), digest_of)

@@ -20,10 +20,11 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from headstart.api import FineTuneJob
+from headstart.api import FineTuneJob, storage
+from headstart.api.output_manifest import Owner
 
 from . import data as data_mod
-from . import features, modelcard, outputs, preflight, runtime, stages, storage
+from . import features, modelcard, outputs, preflight, runtime, stages
 from .base import build_base
 from .checkpoints import Checkpoints, State
 from .errors import SpecError, TrainerError
@@ -72,6 +73,7 @@ class Run:
         self.reporter = reporter
         self.resolve_from_job = resolve_from_job
         self.digest = spec_sha256(job, self._upstream_sha256())
+        self.owner = Owner.of(job)
 
     def _upstream_sha256(self) -> str | None:
         upstream = self.spec.base_model.from_job
@@ -83,8 +85,11 @@ class Run:
     def run(self) -> TrainResult:
         started = time.monotonic()
         outputs.probe_writable(self.output)  # before any data is read: a location it may not write fails now
-        found = outputs.check_location(self.output, self.job.name, self.spec.output.overwrite)
-        complete = found is not None and found.manifest.get("job") == self.job.name \
+        found = outputs.check_location(self.output, self.owner, self.spec.output.overwrite)
+        if found is not None and not outputs.owned_by(found, self.owner):  # overwrite allowed: say so
+            self.reporter.message(f"overwriting the model of {Owner.recorded(found.manifest)} at {self.output} "
+                                  "(spec.output.overwrite)")
+        complete = found is not None and outputs.owned_by(found, self.owner) \
             and found.manifest.get("spec_sha256") == self.digest
         if complete and not self.spec.output.overwrite:
             return self._already_complete(found)
@@ -123,14 +128,14 @@ class Run:
         data = data_mod.load(self.spec.dataset, base.image_size, self.spec.seed, workdir)
         model = assemble(base, self.spec.head, len(data.class_names), name=self.job.name.replace("-", "_"))
         augment = data_mod.augmentation(self.spec.augmentation, self.spec.seed)
-        checkpoints = Checkpoints(self.output, self.job.name, self.digest)
-        state = None if retrain else checkpoints.load()
+        checkpoints = Checkpoints(self.output, self.owner, self.digest)
+        state = None if retrain else checkpoints.load(self.spec.output.overwrite, self.reporter.message)
         outputs.invalidate(self.output)
         resume_at = None
         if state is None:
             checkpoints.clear()
             storage.remove(storage.join(self.output, "logs"))
-            state = State(job=self.job.name, spec_sha256=self.digest)
+            state = State(job=self.job.name, spec_sha256=self.digest, owner=self.owner.to_dict())
         else:
             checkpoints.restore_weights(state, model.model, model.head)
             resume_at = (len(state.stages), state.current.epochs_done if state.current else 0)
@@ -177,7 +182,7 @@ class Run:
         artifacts["README.md"] = outputs.write_text(staging, "README.md", modelcard.render(card))
         trainer.upload_logs()
         logs = [f"logs/{p}" for p in storage.list_files(storage.join(self.output, "logs"))]
-        info = outputs.publish(self.output, artifacts, job_name=self.job.name, spec_sha256=self.digest,
+        info = outputs.publish(self.output, artifacts, owner=self.owner, spec_sha256=self.digest,
                                formats=formats, class_names=data.class_names, extra_uris=logs)
         return info, metrics
 

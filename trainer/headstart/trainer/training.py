@@ -12,10 +12,10 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from headstart.api import FineTuneJobSpec, StageSpec
+from headstart.api import FineTuneJobSpec, StageSpec, storage
 
 from . import data as data_mod
-from . import features, stages, storage
+from . import features, stages
 from .base import Base
 from .checkpoints import Checkpoints, StageState, State
 from .head import Assembled

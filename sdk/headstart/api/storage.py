@@ -4,6 +4,9 @@ Writes that must look all-or-nothing go, on a file system (a local path, a pvc:/
 name first and are then renamed. An object store has no rename (fsspec's ``mv`` copies, and s3fs's
 recursive ``mv`` of a prefix fails); there each object's upload is all-or-nothing by itself, and a folder's
 objects go straight to their keys: completeness is what the manifest, written last, says.
+
+Shared by the trainer (which writes outputs and reads data) and the SDK (which fetches outputs); fsspec is
+imported only when a URI is opened.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from typing import Any
 
 from headstart.api.uris import to_fsspec_url
 
-from .errors import OutputError
+
+class StorageError(OSError):
+    """A URI that no file system opens: an unknown scheme, or the package of its scheme not installed."""
 
 
 def url(uri: str) -> str:
@@ -29,7 +34,7 @@ def fs_path(uri: str) -> tuple[Any, str]:
     try:
         return fsspec.core.url_to_fs(url(uri))
     except (ImportError, ValueError) as exc:
-        raise OutputError(f"cannot open {uri}: {exc}") from exc
+        raise StorageError(f"cannot open {uri}: {exc}") from exc
 
 
 def join(uri: str, *parts: str) -> str:
