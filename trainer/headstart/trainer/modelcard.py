@@ -78,7 +78,8 @@ def render(card: ModelCard) -> str:
         "model does its own preprocessing. Output: one probability per class, in the order of labels.txt.",
         "",
         "Formats: " + ", ".join({"keras": "`model.keras` (keras.saving.load_model)",
-                                 "savedmodel": "`savedmodel/` (TF Serving, tf.saved_model.load)",
+                                 "savedmodel": "`savedmodel/` (TF Serving, tf.saved_model.load; signature "
+                                               "`serve_image_bytes` takes encoded images)",
                                  "tflite": "`model.tflite`"}[f] for f in formats) + ".",
         "",
         "## Base model",

@@ -80,10 +80,14 @@ def invalidate(output_uri: str) -> None:
     storage.remove(storage.join(output_uri, MANIFEST))
 
 
-def stage_model(model: Any, formats: list[str], staging: str) -> dict[str, str]:
-    """Write the model in each format under ``staging``; returns artifact name -> local path."""
+def stage_model(model: Any, formats: list[str], staging: str, class_names: list[str],
+                image_size: tuple[int, int]) -> dict[str, str]:
+    """Write the model in each format under ``staging``; returns artifact name -> local path. The SavedModel
+    serves raw pixels (its default signature) and encoded images (serving.py)."""
     import keras
     import tensorflow as tf
+
+    from . import serving
 
     # The same layers without the training state: no optimizer variables in the file, nothing to skip
     # (or warn about) when it is loaded; compile it again to train it further.
@@ -96,12 +100,13 @@ def stage_model(model: Any, formats: list[str], staging: str) -> dict[str, str]:
         out["model.keras"] = path
     if "savedmodel" in formats or "tflite" in formats:
         path = os.path.join(staging, "savedmodel")
-        model.export(path, format="tf_saved_model", verbose=False)
+        serving.export(model, path, class_names, image_size)
         if "savedmodel" in formats:
             out["savedmodel"] = path
         if "tflite" in formats:
             try:
-                converter = tf.lite.TFLiteConverter.from_saved_model(path)
+                # The pixel signature only: TFLite has no image decoding.
+                converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=["serving_default"])
                 blob = converter.convert()
             except Exception as exc:
                 raise OutputError(f"cannot convert the model to TFLite: {str(exc).splitlines()[0]}") from exc

@@ -154,7 +154,8 @@ class Run:
         state, data = prepared.state, prepared.data
         staging = os.path.join(workdir, "out")
         self.reporter.message(f"writing {', '.join(formats)} to {self.output}")
-        artifacts = outputs.stage_model(prepared.model.model, formats, staging)
+        artifacts = outputs.stage_model(prepared.model.model, formats, staging, data.class_names,
+                                        prepared.base.image_size)
         artifacts["labels.txt"] = outputs.write_text(staging, "labels.txt", "\n".join(data.class_names) + "\n")
         report = {
             "job": self.job.name,
