@@ -125,10 +125,12 @@ def write_text(staging: str, name: str, text: str) -> str:
 
 
 def publish(output_uri: str, artifacts: dict[str, str], *, job_name: str, spec_sha256: str,
-            formats: list[str], class_names: list[str], extra_uris: list[str] = ()) -> ModelInfo:
+            formats: list[str], class_names: list[str], extra_uris: list[str] = (),
+            pictures: list[str] = ()) -> ModelInfo:
     """Upload staged artifacts (temporary name, then rename) and write manifest.json last.
 
-    ``extra_uris`` are files already at the output (TensorBoard logs) whose digests the manifest lists.
+    ``extra_uris`` are files already at the output (TensorBoard logs) whose digests the manifest lists;
+    ``pictures`` the model card's pictures among the artifacts (listed by name in the manifest too).
     """
     digests: dict[str, str] = {}
     try:
@@ -144,6 +146,7 @@ def publish(output_uri: str, artifacts: dict[str, str], *, job_name: str, spec_s
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "formats": formats,
             "class_names": class_names,
+            "pictures": sorted(pictures),
             "artifacts": dict(sorted(digests.items())),
         }
         raw = json.dumps(manifest, indent=1).encode()
@@ -151,7 +154,7 @@ def publish(output_uri: str, artifacts: dict[str, str], *, job_name: str, spec_s
     except OSError as exc:
         raise OutputError(f"cannot write the outputs to {output_uri}: {exc}") from exc
     return ModelInfo(uri=output_uri, sha256=hashlib.sha256(raw).hexdigest(), formats=list(formats),
-                     class_names=list(class_names))
+                     class_names=list(class_names), pictures=sorted(pictures))
 
 
 def _digests(name: str, local: str) -> dict[str, str]:
