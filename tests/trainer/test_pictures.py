@@ -42,16 +42,24 @@ def test_a_run_draws_its_curves_and_confusion_into_the_card_and_manifest(tiny_mo
     assert curves.std() > 10 and confusion.std() > 10  # drawn, not blank
 
 
-def test_without_validation_or_test_there_are_curves_only(folder_job, image_folder, tmp_path):
+@pytest.mark.parametrize("splits", [{}, {"validation": 0.25}])
+def test_the_confusion_falls_back_to_validation_and_without_it_there_are_curves_only(
+        folder_job, image_folder, tmp_path, splits):
     from headstart.trainer import run_job
 
     out = tmp_path / "out"
-    job = folder_job(output=str(out), dataset={"imageFolder": {"uri": str(image_folder)}, "batchSize": 8})
+    job = folder_job(output=str(out), dataset={"imageFolder": {"uri": str(image_folder)}, "splits": splits,
+                                               "batchSize": 8})
     run_job(job, str(out))
     manifest = json.loads((out / "manifest.json").read_text())
-    assert "curves.png" in manifest["artifacts"] and "confusion.png" not in manifest["artifacts"]
-    assert manifest["pictures"] == ["curves.png"]
-    assert "confusion" not in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    if splits:
+        assert manifest["pictures"] == ["confusion.png", "curves.png"] and "on the validation split" in card
+    else:
+        assert "curves.png" in manifest["artifacts"] and "confusion.png" not in manifest["artifacts"]
+        assert manifest["pictures"] == ["curves.png"] and "confusion" not in card
+    again = run_job(job, str(out))  # the complete model, returned as it is: its pictures from the manifest
+    assert again.already_complete and again.model.pictures == manifest["pictures"]
 
 
 def test_the_confusion_matrix_counts_true_against_predicted():
