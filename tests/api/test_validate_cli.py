@@ -172,7 +172,9 @@ def test_a_gitops_folder_skips_other_kinds_with_a_note_and_recursive_walks_it(cl
     walked = cli("validate", "--local", "-R", "examples/")  # the offline quickstart's jobs write to local paths
     assert flat.returncode == walked.returncode == 0, walked.stderr
     assert "quickstart" not in flat.stderr and "examples/quickstart/cluster/storage.yaml[0]: skipped" in walked.stderr
-    assert walked.stderr.strip().endswith("11 file(s), 10 FineTuneJob(s): all valid, 2 skipped")
+    assert "examples/serving/inferenceservice.yaml[0]: skipped: serving.kserve.io/v1beta1 InferenceService is not " \
+        "a FineTuneJob" in walked.stderr
+    assert walked.stderr.strip().endswith("12 file(s), 10 FineTuneJob(s): all valid, 3 skipped")
     records = json.loads(cli("validate", "-o", "json", "examples/quickstart/cluster/storage.yaml",
                              "examples/flowers-xception.yaml").stdout)
     assert records[0] == {"file": "examples/quickstart/cluster/storage.yaml", "index": 0,

@@ -35,7 +35,8 @@ def record(root: Path, name: str, status: dict, log: list[str] = ()) -> None:
 def jobs(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)  # --local keeps its jobs in ./headstart-runs
     root = tmp_path / "headstart-runs"
-    model = {"uri": str(root / "done"), "sha256": "a" * 64, "formats": ["keras"], "classNames": ["a", "b"]}
+    model = {"uri": str(root / "done"), "sha256": "a" * 64, "formats": ["keras"], "classNames": ["a", "b"],
+             "pictures": ["confusion.png", "curves.png"]}
     record(root, "done", {"phase": "Succeeded", "reason": "Completed", "message": "the model is written",
                           "stage": "finetune", "epoch": 10, "epochs": 10, "metrics": {"val_accuracy": 0.875},
                           "model": model}, [f"line {i}" for i in range(1, 8)])
@@ -59,6 +60,14 @@ def test_list_wide_and_name(jobs):
         "finetunejob.headstart.dev/done", "finetunejob.headstart.dev/paused"]
     assert headstart("get", "paused", "--local", "-o", "name").stdout == "finetunejob.headstart.dev/paused\n"
     assert json.loads(headstart("get", "done", "--local", "-o", "json").stdout)["status"]["phase"] == "Succeeded"
+
+
+def test_get_says_where_the_model_cards_pictures_are(jobs):
+    shown = headstart("get", "done", "--local").stdout.splitlines()
+    assert shown[0].split()[0] == "NAME" and any(line.split()[:2] == ["done", "Succeeded"] for line in shown)
+    assert shown[-2:] == [f"confusion.png: {jobs / 'done'}/confusion.png", f"curves.png: {jobs / 'done'}/curves.png"]
+    assert "png" not in headstart("get", "paused", "--local").stdout  # no model, no pictures
+    assert "curves.png: " not in headstart("get", "done", "--local", "-o", "yaml").stdout
 
 
 def test_delete_several_names_as_kubectl_does(jobs):

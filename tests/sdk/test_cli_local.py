@@ -3,8 +3,10 @@ local backend through the same commands as a cluster's (--local)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 from typer.testing import CliRunner
@@ -129,5 +131,11 @@ def test_local_jobs_through_the_same_commands(tiny_base, colour_folder, tmp_path
     assert not [line for line in logs.stdout.splitlines() if any(n in line for n in noise)], logs.stdout
     fetched = runner.invoke(app, ["fetch", "colours", "--local", "--to", "model"])
     assert fetched.exit_code == 0 and (tmp_path / "model" / "model.keras").is_file()
+    assert (tmp_path / "model" / "curves.png").is_file() and (tmp_path / "model" / "confusion.png").is_file()
+    shown = runner.invoke(app, ["get", "colours", "--local"]).stdout.splitlines()
+    as_json = runner.invoke(app, ["get", "colours", "--local", "-o", "json"]).stdout
+    output = json.loads(as_json)["status"]["model"]["uri"]
+    assert shown[-2:] == [f"confusion.png: {output}/confusion.png", f"curves.png: {output}/curves.png"]
+    assert (Path(output) / "curves.png").is_file()
     missing = runner.invoke(app, ["get", "nobody", "--local"])
     assert missing.exit_code == 1 and "no local job nobody" in missing.stderr

@@ -67,7 +67,7 @@ def test_snapshots_follow_the_trainers_events():
     rep.stage_started(STAGE, 0, 10)
     rep.epoch_ended(progress(1, loss=0.8587360382080078))
     rep.stage_ended(result())
-    model = ModelInfo("pvc://models/x", "f" * 64, ["keras"], ["cat", "dog"])
+    model = ModelInfo("pvc://models/x", "f" * 64, ["keras"], ["cat", "dog"], ["confusion.png", "curves.png"])
     rep.completed(TrainResult("x", "pvc://models/x", [result()], {"val_accuracy": 0.9}, model))
     assert [s.seq for s, _ in taken] == [1, 2, 3, 4]
     assert [urgent for _, urgent in taken] == [True, False, True, True]  # epochs may wait, boundaries may not
@@ -78,7 +78,7 @@ def test_snapshots_follow_the_trainers_events():
                                                       "stoppedEarly": False, "bestValAccuracy": 0.75}]
     last = taken[3][0].status_fields()
     assert last["model"] == {"uri": "pvc://models/x", "sha256": "f" * 64, "formats": ["keras"],
-                             "classNames": ["cat", "dog"]}
+                             "classNames": ["cat", "dog"], "pictures": ["confusion.png", "curves.png"]}
     assert last["metrics"] == {"loss": 0.8587, "accuracy": 0.5, "val_accuracy": 0.9}
     assert set(last) <= set(TRAINER_FIELDS)  # never the operator's fields
 
@@ -144,7 +144,7 @@ def test_closing_sends_the_last_snapshot_from_the_thread():
 def test_completion_and_failure_go_to_the_termination_message(tmp_path):
     term = tmp_path / "termination-log"
     rep = PodReporter(Sender(Recorder(), min_interval=0), termination_log=str(term))
-    model = ModelInfo("pvc://models/x", "f" * 64, ["keras"], ["cat", "dog"])
+    model = ModelInfo("pvc://models/x", "f" * 64, ["keras"], ["cat", "dog"], ["confusion.png", "curves.png"])
     rep.completed(TrainResult("x", "pvc://models/x", [result()], {"val_accuracy": 0.9}, model))
     rep.close()
     written = json.loads(term.read_text())

@@ -49,6 +49,9 @@ class ModelStatus(ApiModel):
     """sha256 of the output's manifest.json (which holds the digest of every artifact)."""
     formats: list[str] = Field(default_factory=list)
     class_names: list[str] = Field(default_factory=list)
+    pictures: list[str] = Field(default_factory=list, max_length=8)
+    """The model card's pictures beside the model, relative to uri (curves.png, confusion.png), as the
+    manifest lists them."""
 
 
 class FineTuneJobStatus(ApiModel):

@@ -59,7 +59,9 @@ def untuned(ds: Any) -> Any:
     return ds.with_options(options)
 
 
-def _resize(image: Any, size: tuple[int, int]) -> Any:
+def resize(image: Any, size: tuple[int, int]) -> Any:
+    """An image at ``size`` (antialiased, rounded back to uint8): training data and the SavedModel's
+    encoded-image signature (serving.py) alike."""
     import tensorflow as tf
 
     image = tf.image.resize(image, size, antialias=True)
@@ -108,7 +110,7 @@ def _tfds(spec: DatasetSpec, size: tuple[int, int], seed: int) -> Data:
             image = tf.image.grayscale_to_rgb(image)
         elif channels == 4:
             image = image[..., :3]
-        return _resize(image, size), tf.cast(y, tf.int32)
+        return resize(image, size), tf.cast(y, tf.int32)
 
     wanted = {"train": spec.train_split, "validation": spec.splits.validation, "test": spec.splits.test}
     splits, counts = {}, {}
@@ -217,7 +219,7 @@ def _image_folder(spec: DatasetSpec, size: tuple[int, int], seed: int, workdir: 
     def decode(path: Any, label: Any) -> tuple[Any, Any]:
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
         image.set_shape([None, None, 3])
-        return _resize(image, size), label
+        return resize(image, size), label
 
     splits, counts = {}, {}
     for split in SPLITS:

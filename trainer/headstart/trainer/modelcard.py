@@ -61,6 +61,8 @@ class ModelCard:
     seed: int
     runtime: Runtime
     formats: list[str]
+    pictures: dict[str, str] = field(default_factory=dict)
+    """artifact name (curves.png, confusion.png) -> caption."""
 
 
 def render(card: ModelCard) -> str:
@@ -78,7 +80,8 @@ def render(card: ModelCard) -> str:
         "model does its own preprocessing. Output: one probability per class, in the order of labels.txt.",
         "",
         "Formats: " + ", ".join({"keras": "`model.keras` (keras.saving.load_model)",
-                                 "savedmodel": "`savedmodel/` (TF Serving, tf.saved_model.load)",
+                                 "savedmodel": "`savedmodel/` (TF Serving, tf.saved_model.load; signature "
+                                               "`serve_image_bytes` takes encoded images)",
                                  "tflite": "`model.tflite`"}[f] for f in formats) + ".",
         "",
         "## Base model",
@@ -107,6 +110,7 @@ def render(card: ModelCard) -> str:
         lines.append(f"| {result.name} | {spec.train_base} | {opt.type} lr {opt.learning_rate} | "
                      f"{result.epochs_completed}/{result.epochs} | {best} | {result.duration_seconds:.1f} |")
     runtime = card.runtime
+    lines += [f"\n![{caption}]({name})\n\n{caption}." for name, caption in card.pictures.items()]
     lines += ["", f"Seed: {card.seed}. Runtime: mixed precision {runtime.mixed_precision}, XLA {runtime.xla}, "
               f"GPUs {runtime.gpus}, deterministic {runtime.deterministic}, replicas {runtime.replicas}, "
               f"frozen-base feature pass in {runtime.feature_dtype}.", "", "## Metrics", ""]

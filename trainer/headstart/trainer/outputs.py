@@ -86,10 +86,14 @@ def invalidate(output_uri: str) -> None:
     storage.remove(storage.join(output_uri, MANIFEST))
 
 
-def stage_model(model: Any, formats: list[str], staging: str) -> dict[str, str]:
-    """Write the model in each format under ``staging``; returns artifact name -> local path."""
+def stage_model(model: Any, formats: list[str], staging: str, class_names: list[str],
+                image_size: tuple[int, int]) -> dict[str, str]:
+    """Write the model in each format under ``staging``; returns artifact name -> local path. The SavedModel
+    serves raw pixels (its default signature) and encoded images (serving.py)."""
     import keras
     import tensorflow as tf
+
+    from . import serving
 
     # The same layers without the training state: no optimizer variables in the file, nothing to skip
     # (or warn about) when it is loaded; compile it again to train it further.
@@ -102,12 +106,13 @@ def stage_model(model: Any, formats: list[str], staging: str) -> dict[str, str]:
         out["model.keras"] = path
     if "savedmodel" in formats or "tflite" in formats:
         path = os.path.join(staging, "savedmodel")
-        model.export(path, format="tf_saved_model", verbose=False)
+        serving.export(model, path, class_names, image_size)
         if "savedmodel" in formats:
             out["savedmodel"] = path
         if "tflite" in formats:
             try:
-                converter = tf.lite.TFLiteConverter.from_saved_model(path)
+                # The pixel signature only: TFLite has no image decoding.
+                converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=["serving_default"])
                 blob = converter.convert()
             except Exception as exc:
                 raise OutputError(f"cannot convert the model to TFLite: {str(exc).splitlines()[0]}") from exc
@@ -126,10 +131,12 @@ def write_text(staging: str, name: str, text: str) -> str:
 
 
 def publish(output_uri: str, artifacts: dict[str, str], *, owner: Owner, spec_sha256: str,
-            formats: list[str], class_names: list[str], extra_uris: list[str] = ()) -> ModelInfo:
+            formats: list[str], class_names: list[str], extra_uris: list[str] = (),
+            pictures: list[str] = ()) -> ModelInfo:
     """Upload staged artifacts (temporary name, then rename) and write manifest.json last.
 
-    ``extra_uris`` are files already at the output (TensorBoard logs) whose digests the manifest lists.
+    ``extra_uris`` are files already at the output (TensorBoard logs) whose digests the manifest lists;
+    ``pictures`` the model card's pictures among the artifacts (listed by name in the manifest too).
     """
     digests: dict[str, str] = {}
     try:
@@ -146,6 +153,7 @@ def publish(output_uri: str, artifacts: dict[str, str], *, owner: Owner, spec_sh
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "formats": formats,
             "class_names": class_names,
+            "pictures": sorted(pictures),
             "artifacts": dict(sorted(digests.items())),
         }
         raw = json.dumps(manifest, indent=1).encode()
@@ -153,7 +161,7 @@ def publish(output_uri: str, artifacts: dict[str, str], *, owner: Owner, spec_sh
     except OSError as exc:
         raise OutputError(f"cannot write the outputs to {output_uri}: {exc}") from exc
     return ModelInfo(uri=output_uri, sha256=hashlib.sha256(raw).hexdigest(), formats=list(formats),
-                     class_names=list(class_names))
+                     class_names=list(class_names), pictures=sorted(pictures))
 
 
 def _digests(name: str, local: str) -> dict[str, str]:

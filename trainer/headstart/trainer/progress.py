@@ -59,10 +59,10 @@ def stage_status(result: StageResult) -> StageStatus:
 
 def model_status(result: TrainResult) -> ModelStatus:
     """status.model: where the model is (its credentials redacted: status is for anyone who may read the
-    job), the manifest's digest, the formats and the class names."""
+    job), the manifest's digest, the formats, the class names and the model card's pictures."""
     model = result.model
     return ModelStatus(uri=redact(model.uri), sha256=model.sha256, formats=list(model.formats),
-                       class_names=list(model.class_names))
+                       class_names=list(model.class_names), pictures=list(model.pictures))
 
 
 class SnapshotReporter(Reporter):

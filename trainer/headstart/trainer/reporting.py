@@ -87,6 +87,8 @@ class ModelInfo:
     """sha256 of manifest.json, which holds the sha256 of every artifact."""
     formats: list[str]
     class_names: list[str]
+    pictures: list[str] = field(default_factory=list)
+    """The model card's pictures at the output (curves.png, confusion.png), as the manifest lists them."""
 
 
 @dataclass

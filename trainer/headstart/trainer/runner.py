@@ -24,7 +24,7 @@ from headstart.api import FineTuneJob, storage
 from headstart.api.output_manifest import Owner
 
 from . import data as data_mod
-from . import features, modelcard, outputs, preflight, runtime, stages
+from . import features, modelcard, outputs, plots, preflight, runtime, stages
 from .base import build_base
 from .checkpoints import Checkpoints, State
 from .errors import SpecError, TrainerError
@@ -159,7 +159,8 @@ class Run:
         state, data = prepared.state, prepared.data
         staging = os.path.join(workdir, "out")
         self.reporter.message(f"writing {', '.join(formats)} to {self.output}")
-        artifacts = outputs.stage_model(prepared.model.model, formats, staging)
+        artifacts = outputs.stage_model(prepared.model.model, formats, staging, data.class_names,
+                                        prepared.base.image_size)
         artifacts["labels.txt"] = outputs.write_text(staging, "labels.txt", "\n".join(data.class_names) + "\n")
         report = {
             "job": self.job.name,
@@ -174,16 +175,20 @@ class Run:
                         "deterministic": settings.deterministic, "feature_dtype": settings.feature_dtype},
         }
         artifacts["metrics.json"] = outputs.write_text(staging, "metrics.json", json.dumps(report, indent=1))
+        pictures = plots.write_all(staging, state.stages, trainer.predictions(), data.class_names)
+        artifacts.update({name: path for name, (path, _) in pictures.items()})
         card = modelcard.ModelCard(
             job_name=self.job.name, base=prepared.base.card, image_size=prepared.base.image_size,
             dataset=data.card, class_names=data.class_names, counts=data.counts, skipped=len(data.skipped),
             stages=state.stages, stage_specs=list(self.spec.stages), metrics=metrics, seed=self.spec.seed,
-            runtime=settings, formats=formats)
+            runtime=settings, formats=formats,
+            pictures={name: caption for name, (_, caption) in pictures.items()})
         artifacts["README.md"] = outputs.write_text(staging, "README.md", modelcard.render(card))
         trainer.upload_logs()
         logs = [f"logs/{p}" for p in storage.list_files(storage.join(self.output, "logs"))]
         info = outputs.publish(self.output, artifacts, owner=self.owner, spec_sha256=self.digest,
-                               formats=formats, class_names=data.class_names, extra_uris=logs)
+                               formats=formats, class_names=data.class_names, extra_uris=logs,
+                               pictures=list(pictures))
         return info, metrics
 
     def _already_complete(self, found: outputs.Existing) -> TrainResult:
@@ -195,7 +200,7 @@ class Run:
         results = [StageResult(**{k: v for k, v in s.items() if k != "epochs_history"})
                    for s in report.get("stages", [])]
         info = ModelInfo(self.output, found.sha256, list(found.manifest.get("formats", [])),
-                         list(found.manifest.get("class_names", [])))
+                         list(found.manifest.get("class_names", [])), list(found.manifest.get("pictures", [])))
         result = TrainResult(self.job.name, self.output, results, dict(report.get("final", {})), info,
                              int(report.get("skipped_files", 0)), 0.0, False, already_complete=True)
         self.reporter.completed(result)

@@ -173,3 +173,20 @@ class StageTrainer:
             values = model.evaluate(data_mod.batches(images, self.batch_size), verbose=0, return_dict=True)
             metrics.update({f"{prefix}{name}": float(value) for name, value in values.items()})
         return metrics
+
+    def predictions(self) -> tuple[str, Any, Any] | None:
+        """(split, true labels, predicted labels) of the whole model on the test split, else validation;
+        None without either."""
+        import numpy as np
+
+        for split in ("test", "validation"):
+            images = self.prepared.data.splits.get(split)
+            if images is None:
+                continue
+            batches = data_mod.batches(images, self.batch_size)
+            labels = [y for _, y in batches.as_numpy_iterator()]
+            if not labels:
+                continue
+            probabilities = self.prepared.model.model.predict(batches.map(lambda x, y: x), verbose=0)
+            return split, np.concatenate(labels), np.argmax(probabilities, axis=-1)
+        return None

@@ -6,7 +6,7 @@ import typer
 
 from .options import Target, check_output, cluster_command, output_option
 from .reporting import reported
-from .tables import FORMATS, print_jobs
+from .tables import FORMATS, picture_lines, print_jobs
 
 
 @cluster_command
@@ -17,10 +17,13 @@ def get(
 ) -> None:
     """Show one FineTuneJob.
 
-    A table row, or the whole object with -o json|yaml."""
+    A table row (then where the model card's pictures are), or the whole object with -o json|yaml."""
     check_output(output, "get", FORMATS)
     with reported("get"):
-        print_jobs([target.client().get(name)], output, single=True)
+        job = target.client().get(name)
+        print_jobs([job], output, single=True)
+        if output in ("table", "wide") and (pictures := picture_lines(job)):
+            typer.echo("\n" + "\n".join(pictures))
 
 
 @cluster_command

@@ -43,6 +43,14 @@ def print_jobs(jobs: list[Any], output: str, all_namespaces: bool = False, singl
             typer.echo(yaml.safe_dump(body, sort_keys=False), nl=False)
 
 
+def picture_lines(job: Any) -> list[str]:
+    """Where the model card's pictures are (status.model.pictures, as its manifest lists them)."""
+    model = job.status.model if job.status is not None else None
+    if model is None or not model.pictures:
+        return []
+    return [f"{name}: {model.uri.rstrip('/')}/{name}" for name in model.pictures]
+
+
 def age(job: Any) -> str:
     """kubectl's AGE: 5s, 3m, 2h, 4d."""
     created = job.metadata.creation_timestamp
