@@ -152,8 +152,9 @@ class Reason(str, Enum):
         "BadDataset", Phase.FAILED, "the dataset cannot be read",
         "the dataset cannot be read: check spec.dataset (the path or name, the splits, the volume)", _WARNING)
     OUTPUT_CONFLICT = (
-        "OutputConflict", Phase.FAILED, "the output holds another job's model",
-        "the output already holds another job's model: choose another spec.output.uri or set "
+        "OutputConflict", Phase.FAILED, "the output holds another job's model or checkpoints",
+        "the output holds the model or checkpoints of the job the message names (another namespace, name or uid: "
+        "a job recreated under its name is another job): choose another spec.output.uri or set "
         "spec.output.overwrite", _WARNING)
     OUTPUT_UNWRITABLE = (
         "OutputUnwritable", Phase.FAILED, "the output location cannot be written",
