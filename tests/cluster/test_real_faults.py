@@ -231,3 +231,56 @@ def test_a_lost_node_is_said_and_the_job_resumes_when_its_pod_is_freed(reachable
     assert [e["epoch"] for e in history[1]["epochs_history"]] == list(range(1, TUNE_EPOCHS + 1))
     assert [s.epochs_completed for s in done.status.stages] == [1, TUNE_EPOCHS]
     assert "resuming stage 2 after epoch" in "\n".join(sdk.logs("stranded"))
+
+
+def test_a_canary_secret_appears_nowhere_whatever_fails(reachable_operator, operator, workspace, api_client,
+                                                        kubeconfig, namespace):
+    """A Secret's value (env secretKeyRef and envFrom) and a URI's credentials, in jobs that fail every way the
+    trainer can be made to (bad data, bad base, an unwritable output, credentials in a dataset URI) and one
+    that succeeds: the canary is in no status, event, pod log or termination message, operator log line or
+    output file."""
+    import uuid
+
+    folder, image = workspace
+    canary = f"canary{uuid.uuid4().hex}"
+    core = client.CoreV1Api(api_client)
+    core.create_namespaced_secret(namespace, client.V1Secret(metadata=client.V1ObjectMeta(name="creds"),
+                                                             string_data={"token": canary, "EXTRA": canary}))
+    readonly = folder / "readonly"
+    readonly.mkdir(mode=0o555)  # root's, after chown_tree: the trainer (uid 1000) may not write here
+    env = {"env": [{"name": "TEAM_TOKEN", "secretKeyRef": {"name": "creds", "key": "token"}}],
+           "envFrom": [{"secretRef": {"name": "creds"}}], "runPolicy": {"backoffLimit": 0}}
+    one_epoch = [{**STAGES[0]}, {**STAGES[1], "epochs": 1}]
+    docs = {name: job(name, image, stages=one_epoch, **env)
+            for name in ("good", "nodata", "nobase", "readonly", "creds")}
+    docs["nodata"]["spec"]["dataset"]["imageFolder"]["uri"] = "pvc://work/data/missing"
+    docs["nobase"]["spec"]["baseModel"]["uri"] = "pvc://work/missing.keras"
+    docs["readonly"]["spec"]["output"]["uri"] = "pvc://work/readonly/model"
+    docs["creds"]["spec"]["dataset"]["imageFolder"]["uri"] = f"s3://AKIAEXAMPLE:{canary}@bucket/photos"
+    sdk = Client(namespace=namespace, kubeconfig=kubeconfig)
+    for doc in docs.values():
+        sdk.submit(doc)
+    expected = {"good": ("Succeeded", None), "nodata": ("Failed", "BadDataset"),
+                "nobase": ("Failed", "BadBaseModel"), "readonly": ("Failed", "OutputUnwritable"),
+                "creds": ("Failed", None)}
+    for name, (phase, reason) in expected.items():
+        status = sdk.wait(name, phases={"Succeeded", "Failed"}, timeout=600).status
+        assert status.phase == phase and (reason is None or status.reason == reason), (name, status)
+    custom = client.CustomObjectsApi(api_client)
+    seen = {"finetunejobs": json.dumps(custom.list_namespaced_custom_object(
+        "headstart.dev", "v1alpha1", namespace, "finetunejobs")),  # status and kopf's annotations
+        "events": json.dumps(api_client.sanitize_for_serialization(core.list_namespaced_event(namespace)))}
+    for pod in core.list_namespaced_pod(namespace).items:
+        seen[f"pod {pod.metadata.name}"] = json.dumps(api_client.sanitize_for_serialization(pod.status))
+        try:
+            seen[f"log {pod.metadata.name}"] = core.read_namespaced_pod_log(pod.metadata.name, namespace)
+        except client.ApiException:  # a container that never started has no log
+            pass
+    seen["operator log"] = operator.log_path.read_text(errors="replace")
+    for path in folder.rglob("*"):
+        if path.is_file():
+            seen[f"output {path.relative_to(folder)}"] = path.read_bytes().decode("latin-1")
+    assert any(key.startswith("output models/good/") for key in seen)  # the good job's outputs were read
+    assert "s3://***@bucket/photos" in seen["finetunejobs"] + seen["events"]  # said, redacted
+    leaked = [where for where, text in seen.items() if canary in text]
+    assert not leaked, f"the canary is shown in: {leaked}"

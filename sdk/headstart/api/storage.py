@@ -15,8 +15,9 @@ import hashlib
 import os
 import uuid
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
-from headstart.api.uris import to_fsspec_url
+from headstart.api.uris import redact, redact_text, to_fsspec_url
 
 
 class StorageError(OSError):
@@ -27,14 +28,26 @@ def url(uri: str) -> str:
     return to_fsspec_url(uri)
 
 
+def _credentials(fs_url: str) -> tuple[str, dict[str, str]]:
+    """An s3:// URL's ``key:secret@`` taken out of it, as s3fs's key and secret (left in, s3fs would take them
+    for part of the bucket's name, and say so, secret included, in its error)."""
+    parts = urlsplit(fs_url)
+    if parts.scheme not in ("s3", "s3a") or "@" not in parts.netloc:
+        return fs_url, {}
+    userinfo, _, host = parts.netloc.rpartition("@")
+    key, _, secret = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=host)), {"key": unquote(key), "secret": unquote(secret)}
+
+
 def fs_path(uri: str) -> tuple[Any, str]:
     """(fsspec filesystem, path in it) for a spec URI."""
     import fsspec
 
+    fs_url, credentials = _credentials(url(uri))
     try:
-        return fsspec.core.url_to_fs(url(uri))
+        return fsspec.core.url_to_fs(fs_url, **credentials)
     except (ImportError, ValueError) as exc:
-        raise StorageError(f"cannot open {uri}: {exc}") from exc
+        raise StorageError(f"cannot open {redact(uri)}: {redact_text(str(exc))}") from exc
 
 
 def join(uri: str, *parts: str) -> str:
