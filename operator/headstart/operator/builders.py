@@ -9,13 +9,12 @@ token whose audience names the job; no API credential is mounted).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 import yaml
 
 from headstart.api import names
+from headstart.api.digests import spec_hash
 from headstart.api.exitcodes import PERMANENT_EXIT_CODES
 from headstart.api.job import FineTuneJob, manifest
 from headstart.api.pods import restricted_container, restricted_pod
@@ -26,18 +25,6 @@ from .config import TrainerConfig
 
 GPU_RESOURCE = "nvidia.com/gpu"
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when there: 20x faster in a burst
-
-
-def spec_hash(spec: dict[str, Any]) -> str:
-    """Digest of everything in a spec that shapes the training (all of it but runPolicy.suspend, which may
-    change while a job runs)."""
-    trimmed = json.loads(json.dumps(spec))
-    policy = trimmed.get("runPolicy")
-    if isinstance(policy, dict):
-        policy.pop("suspend", None)
-        if not policy:
-            trimmed.pop("runPolicy")
-    return hashlib.sha256(json.dumps(trimmed, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
 def owner_reference(body: dict[str, Any]) -> dict[str, Any]:

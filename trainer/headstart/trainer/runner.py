@@ -13,7 +13,6 @@ restarted pod, a second local run).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -21,6 +20,7 @@ import time
 from collections.abc import Callable
 
 from headstart.api import FineTuneJob, storage
+from headstart.api.digests import spec_sha256
 from headstart.api.output_manifest import Owner
 
 from . import data as data_mod
@@ -31,18 +31,6 @@ from .errors import SpecError, TrainerError
 from .head import assemble
 from .reporting import Fanout, ModelInfo, Reporter, RunPlan, StagePlan, StageResult, TrainResult
 from .training import Prepared, StageTrainer
-
-TRAINING_FIELDS = {"base_model", "head", "dataset", "augmentation", "stages", "seed"}
-
-
-def spec_sha256(job: FineTuneJob, upstream_sha256: str | None = None) -> str:
-    """Digest of what decides the training (not where it runs nor where it writes). For a fromJob base,
-    ``upstream_sha256`` (that job's manifest digest) stands for the model the name points to, so a
-    re-trained upstream model is not taken for the one this job's output or checkpoints were built on."""
-    spec: dict = job.spec.model_dump(mode="json", include=TRAINING_FIELDS)
-    if upstream_sha256 is not None:
-        spec["from_job_manifest_sha256"] = upstream_sha256
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
 def run_job(job: FineTuneJob, output: str | None = None, reporter: Reporter | None = None,
