@@ -199,7 +199,9 @@ def reap_retired(api: client.ApiClient, nodes: list[str]) -> list[str]:
     namespace controller deleted them; return them (namespace/name).
 
     retire_namespace reaps a namespace's pods once, but a pod can still appear after that (a Job controller's
-    create already in flight); without this it would hold its GPUs until the session ends."""
+    create already in flight), and a Job's pod keeps the Job controller's tracking finalizer, which a Job
+    with a podFailurePolicy removes only once the pod is terminal: no kubelet ever makes it so. Without this
+    such a pod would hold its GPUs until the session ends."""
     core = client.CoreV1Api(api)
     reaped = []
     for ns in core.list_namespace().items:
@@ -207,13 +209,22 @@ def reap_retired(api: client.ApiClient, nodes: list[str]) -> list[str]:
             continue
         for pod in core.list_namespaced_pod(ns.metadata.name).items:
             if pod.spec.node_name in nodes:
-                try:
-                    core.delete_namespaced_pod(pod.metadata.name, ns.metadata.name, grace_period_seconds=0)
-                except client.ApiException as exc:
-                    if exc.status != 404:
-                        raise
+                _reap(core, pod)
                 reaped.append(f"{ns.metadata.name}/{pod.metadata.name}")
     return reaped
+
+
+def _reap(core: client.CoreV1Api, pod: client.V1Pod) -> None:
+    """What a kubelet ends with for a deleted pod, and the Job controller's finalizer let go of."""
+    name, namespace = pod.metadata.name, pod.metadata.namespace
+    try:
+        if pod.metadata.finalizers:
+            core.patch_namespaced_pod(name, namespace, {"metadata": {"finalizers": None}},
+                                      _content_type="application/merge-patch+json")
+        core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise
 
 
 def gpu_holders(api: client.ApiClient) -> list[str]:
@@ -236,6 +247,10 @@ def retire_namespace(api: client.ApiClient, namespace: str) -> None:
     try:
         core.delete_namespace(namespace)
         reap_pods(api, namespace)
+        fake = {n.metadata.name for n in core.list_node(label_selector="headstart.dev/fake-node=true").items}
+        for pod in core.list_namespaced_pod(namespace).items:  # still there: a finalizer holds it (reap_retired)
+            if pod.spec.node_name in fake:
+                _reap(core, pod)
     except client.ApiException as exc:
         if exc.status != 404:
             raise

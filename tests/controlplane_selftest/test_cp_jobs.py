@@ -115,20 +115,36 @@ def _gpu_pod(name: str, gpus: int) -> client.V1Pod:
 
 def test_gpus_held_by_a_retired_namespace_are_released(api_client, control_plane, kubelet,
                                                        new_namespace):
-    """What a test leaves behind must not starve the next one of GPUs."""
-    core = client.CoreV1Api(api_client)
+    """What a test leaves behind must not starve the next one of GPUs: a bare pod, and a Job's pod, whose
+    tracking finalizer a Job with a podFailurePolicy (as Headstart's) keeps until the pod is terminal."""
+    core, batch = client.CoreV1Api(api_client), client.BatchV1Api(api_client)
     greedy, next_test = new_namespace(), new_namespace()
     per_node = control_plane.gpus_per_node
-    for i, _node in enumerate(control_plane.node_names):
-        core.create_namespaced_pod(greedy, _gpu_pod(f"hog-{i}", per_node))
-        kubelet.wait_scheduled(greedy, f"hog-{i}")
-        kubelet.set_phase(greedy, f"hog-{i}", "Running")
-    core.create_namespaced_pod(next_test, _gpu_pod("waits", per_node))
+    hogs = []
+    for i, _node in enumerate(control_plane.node_names):  # a bare pod on the first node, a Job's on the others
+        if i == 0:
+            core.create_namespaced_pod(greedy, _gpu_pod("hog-0", per_node))
+            hogs.append("hog-0")
+        else:
+            job = _job(f"hog-{i}", gpus=per_node)
+            job.spec.pod_failure_policy = client.V1PodFailurePolicy(rules=[client.V1PodFailurePolicyRule(
+                action="Ignore", on_pod_conditions=[client.V1PodFailurePolicyOnPodConditionsPattern(
+                    type="DisruptionTarget", status="True")])])
+            batch.create_namespaced_job(greedy, job)
+            pod = _job_pod(core, greedy, f"hog-{i}")
+            assert "batch.kubernetes.io/job-tracking" in (pod.metadata.finalizers or [])
+            hogs.append(pod.metadata.name)
+        kubelet.wait_scheduled(greedy, hogs[-1])
+        kubelet.set_phase(greedy, hogs[-1], "Running")
+    waiting = [f"waits-{i}" for i in range(len(hogs))]  # one per node: all of them must come free
+    for name in waiting:
+        core.create_namespaced_pod(next_test, _gpu_pod(name, per_node))
 
     def unschedulable() -> bool:
-        conds = core.read_namespaced_pod("waits", next_test).status.conditions or []
+        conds = core.read_namespaced_pod(waiting[0], next_test).status.conditions or []
         return any(c.type == "PodScheduled" and c.reason == "Unschedulable" for c in conds)
 
     wait_for(unschedulable, "every GPU to be taken", 30)
     retire_namespace(api_client, greedy)
-    assert kubelet.wait_scheduled(next_test, "waits", timeout=60) in control_plane.node_names
+    nodes = {kubelet.wait_scheduled(next_test, name, timeout=60) for name in waiting}
+    assert nodes == set(control_plane.node_names)

@@ -59,8 +59,8 @@ class Backend(Protocol):
         """The job's model, verified, into ``dest``; returns it."""
         ...
 
-    def delete(self, name: str) -> None:
-        """Delete the job (its model stays)."""
+    def delete(self, name: str, wait: float = 0) -> None:
+        """Delete the job (its model stays); ``wait`` > 0: until it is gone, at most that many seconds."""
         ...
 
     def set_suspend(self, name: str, suspend: bool) -> None:

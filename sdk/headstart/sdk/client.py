@@ -259,16 +259,19 @@ class Client:
         """
         return Path(self.backend.fetch(_name(name), dest, overwrite))
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, wait: float = 60) -> None:
         """Delete the job, its training Job and pods; its model stays in storage.
 
         Args:
             name: The job's name.
+            wait: Seconds to wait, as kubectl does, until the job is gone (the operator lets it go: its name
+                may then be used again); 0 returns at once.
 
         Raises:
             NotFound: There is no such job.
+            Timeout: It was still there after ``wait`` seconds.
         """
-        self.backend.delete(_name(name))
+        self.backend.delete(_name(name), wait)
 
     def suspend(self, name: str) -> None:
         """Stop the job's pod; `resume` continues from its last checkpoint.

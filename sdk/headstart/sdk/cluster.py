@@ -85,9 +85,21 @@ class ClusterBackend:
                                GROUP, VERSION, self.namespace, PLURAL, **kwargs)
         return [job_from(item) for item in found.get("items", [])]
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, wait: float = 0) -> None:
+        """Delete the job; with ``wait`` > 0, as kubectl does, until it is gone (the operator's finalizer
+        removed), at most ``wait`` seconds (then Timeout)."""
         self._call(self._what(name), self.custom.delete_namespaced_custom_object, GROUP, VERSION,
                    self.namespace, PLURAL, name, propagation_policy="Background")
+        deadline = time.monotonic() + wait
+        while wait > 0:
+            try:
+                self.get_raw(name)
+            except NotFound:
+                return
+            if time.monotonic() >= deadline:
+                raise Timeout(f"{self._what(name)} is still being deleted after {wait:g}s: its finalizer is the "
+                              "operator's to remove (is the operator running?)")
+            time.sleep(0.2)
 
     def set_suspend(self, name: str, suspend: bool) -> None:
         patch = {"spec": {"runPolicy": {"suspend": suspend}}}

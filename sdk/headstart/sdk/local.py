@@ -118,7 +118,7 @@ class LocalBackend:
                 jobs.append(job)
         return jobs
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, wait: float = 0) -> None:  # gone at once: nothing to wait for
         record = self._existing(name)
         self._stop(record)
         shutil.rmtree(record)

@@ -35,11 +35,14 @@ def _each(command: str, names: list[str], target: Target, act: Callable[[Any, st
 
 
 @cluster_command
-def delete(names: list[str] = NAMES, *, target: Target) -> None:
+def delete(names: list[str] = NAMES, *, target: Target,
+           wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until each job is gone, as kubectl does "
+                                                                   "(its name may then be used again)."),
+           timeout: float = typer.Option(60.0, "--timeout", min=1, help="Seconds to wait for each job.")) -> None:
     """Delete FineTuneJobs.
 
     Their Jobs, pods and the rest go with them; their models stay in storage."""
-    _each("delete", names, target, lambda sdk, name: sdk.delete(name), "deleted")
+    _each("delete", names, target, lambda sdk, name: sdk.delete(name, timeout if wait else 0), "deleted")
 
 
 @cluster_command
