@@ -197,3 +197,20 @@ def test_a_run_stopped_inside_a_later_epoch_resumes_it_and_trains_every_followin
     for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert got.history[name] == pytest.approx(want.history[name], rel=1e-4, abs=1e-6), name
     assert resumed.metrics["val_loss"] == pytest.approx(min(got.history["val_loss"]), rel=1e-4)
+
+
+def test_a_stage_on_cached_features_stops_at_the_end_of_the_epoch_and_resumes_after_it(folder_job, tmp_path):
+    from headstart.trainer import run_job, termination
+    from headstart.trainer.errors import TerminatedError
+
+    stage = {"name": "head", "trainBase": "none", "epochs": EPOCHS, "optimizer": {"type": "Adam", "learningRate": 0.05}}
+    job = folder_job(stages=[stage], output={"uri": str(tmp_path / "out"), "formats": ["keras"]})
+    first = Batches(at=(2, 3))  # one call runs an epoch's 3 batches: its only batch end is the epoch's last
+    with termination.graceful(), pytest.raises(TerminatedError, match="in stage 1 head after epoch 2"):
+        run_job(job, reporter=first)
+    state = json.loads((tmp_path / "out" / "checkpoints" / "state.json").read_text())
+    assert state["current"]["epochs_done"] == 2 and state["current"]["batches_done"] == 0
+    second = Batches()
+    resumed = run_job(job, reporter=second)
+    assert resumed.stages[0].feature_cache and resumed.stages[0].epochs_completed == EPOCHS
+    assert set(first.seen) == {1, 2} and set(second.seen) == {3}
