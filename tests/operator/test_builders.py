@@ -150,6 +150,17 @@ def test_resources_scheduling_run_policy_env_and_caches():
     assert {"keras", "tfds"} <= claims
 
 
+def test_the_pods_grace_period_after_sigterm_is_the_run_policys_60_s_by_default():
+    from pydantic import ValidationError
+
+    assert job_for(body_of())["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 60
+    body = body_of(runPolicy={"terminationGracePeriodSeconds": 300})
+    assert job_for(body)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 300
+    for bad in (0, 3601, "soon"):
+        with pytest.raises(ValidationError, match="terminationGracePeriodSeconds"):
+            parsed(body_of(runPolicy={"terminationGracePeriodSeconds": bad}))
+
+
 def test_pod_failure_policy_fails_at_once_on_permanent_exit_codes_only():
     rules = job_for(body_of())["spec"]["podFailurePolicy"]["rules"]
     fail = [r for r in rules if r["action"] == "FailJob"]

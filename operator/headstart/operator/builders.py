@@ -202,6 +202,8 @@ def build_job(body: dict[str, Any], job: FineTuneJob, config: TrainerConfig,
         container["envFrom"] = env_from
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
+        # after SIGTERM the trainer finishes its step and checkpoints inside the epoch within this time
+        "terminationGracePeriodSeconds": spec.run_policy.termination_grace_period_seconds,
         # The pod runs user code: it holds no credential for the API server (the namespace's default
         # ServiceAccount only names it in the progress token, whose audience the API server refuses).
         "automountServiceAccountToken": False,

@@ -95,6 +95,10 @@ class RunPolicy(ApiModel):
     suspend: bool = False
     """Hold the job (or pause it: a running pod is stopped, it resumes from its checkpoint later)."""
 
+    termination_grace_period_seconds: int = Field(default=60, ge=1, le=3600)
+    """Seconds a stopped, evicted or preempted training pod has after SIGTERM to finish its step and
+    checkpoint where it is inside the epoch, before it is killed. Default: 60."""
+
 
 class Toleration(ApiModel):
     """A Kubernetes toleration."""

@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass  # run_loaded says in its one line that TensorFlow is missing
     code = run_loaded(job, output, Fanout(LineReporter(), reporter_for(record)), resolve)
-    if code != ExitCode.SUCCESS:
+    # SIGTERM (143) comes from the backend stopping it (suspend, delete), which records the job's phase itself
+    if code not in (ExitCode.SUCCESS, ExitCode.TERMINATED):
         reason, message = failure(int(code), _last_error(record) or "")
         apply_verdict(record, Verdict(Phase.FAILED, reason, message, created=True, training_job=TRAINING_JOB,
                                       completion_time=now()))

@@ -8,7 +8,10 @@ from typing import Any
 
 import keras
 
+from . import termination
 from .checkpoints import Checkpoints, StageState, State
+from .data import EpochOrder
+from .errors import TerminatedError
 from .reporting import Progress, Reporter, StagePlan
 
 
@@ -70,6 +73,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         for name, value in metrics.items():
             stage.history.setdefault(name, []).append(value)
         stage.epochs_done = epoch + 1
+        stage.batches_done, stage.epoch_metrics = 0, None
         stage.duration_seconds = self.seconds_before + time.monotonic() - self.started
         stage.stopped = bool(self.model.stop_training)
         improved = None
@@ -78,6 +82,58 @@ class EpochCheckpoint(keras.callbacks.Callback):
             improved = self.early_stopping.improved_at(epoch)
         self.checkpoints.save_epoch(self.state, self.full_model, self.model.optimizer, improved, head=self.head)
         self.reporter.epoch_ended(Progress(self.plan.name, self.plan.index, epoch + 1, self.plan.epochs, metrics))
+        if termination.requested():  # during the epoch's last batch, its validation or its checkpoint
+            self.stop(f"after epoch {epoch + 1}")
+
+    def save_position(self, epoch: int, batches: int, metric_values: list) -> None:
+        """Inside epoch ``epoch`` (from 0), after ``batches`` of its batches: checkpoint there, then stop."""
+        stage = self.stage_state
+        stage.batches_done, stage.epoch_metrics = batches, metric_values
+        stage.duration_seconds = self.seconds_before + time.monotonic() - self.started
+        self.checkpoints.save_epoch(self.state, self.full_model, self.model.optimizer, None, head=self.head)
+        self.stop(f"in epoch {epoch + 1} after batch {batches}")
+
+    def stop(self, where: str) -> None:
+        """The checkpoint in storage, then TerminatedError (exit 143: the next run resumes from it)."""
+        self.checkpoints.flush()
+        raise TerminatedError(f"terminated (SIGTERM) in stage {self.plan.index + 1} {self.plan.name} {where}: "
+                              "checkpointed there; the next run resumes from it")
+
+
+class EpochPosition(keras.callbacks.Callback):
+    """Where training is inside the epoch: tells the training pipeline which epoch a pass is (``order``,
+    before Keras starts it), continues a resumed epoch's metrics from ``epoch_metrics`` (added after its
+    first batch: the metric variables are sums and counts), and after each batch stops on SIGTERM through
+    ``recorder`` (a checkpoint of the position). No stop after an epoch's last batch: the epoch ends first."""
+
+    def __init__(self, order: EpochOrder, recorder: EpochCheckpoint, steps: int | None,
+                 epoch_metrics: list | None):
+        super().__init__()
+        self.order = order
+        self.recorder = recorder
+        self.steps = steps
+        self.pending_metrics = epoch_metrics
+        self.epoch = 0
+        self.offset = 0
+        """Batches of this epoch trained before this run (a resumed epoch)."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = self.order.epoch = epoch
+        self.offset = self.order.skip(epoch)
+        if not self.offset:
+            self.pending_metrics = None
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.pending_metrics is not None:
+            variables, self.pending_metrics = self.model.metrics_variables, self.pending_metrics
+            if len(variables) == len(self.pending_metrics):
+                for variable, value in zip(variables, self.pending_metrics):
+                    variable.assign_add(keras.ops.cast(value, variable.dtype))
+            self.pending_metrics = None
+        done = self.offset + batch + 1
+        if termination.requested() and (self.steps is None or done < self.steps):
+            values = [keras.ops.convert_to_numpy(v).tolist() for v in self.model.metrics_variables]
+            self.recorder.save_position(self.epoch, done, values)
 
 
 class BatchEnd(keras.callbacks.Callback):

@@ -34,7 +34,10 @@ from headstart.api.output_manifest import Owner
 from .errors import CheckpointError, OutputConflictError, OutputError
 from .reporting import StageResult
 
-FORMAT = 2
+FORMAT = 3
+READABLE_FORMATS = (2, 3)
+"""3 added the position inside an epoch (``StageState.batches_done``, ``epoch_metrics``); a format-2 state is
+one at an epoch's end. An older trainer refuses a format-3 state as another format (nothing is deleted)."""
 
 FileKind = Literal["start", "epoch", "stage-end"]
 """What a checkpoint file holds: a stage's starting weights, one epoch's state, or a stage boundary."""
@@ -56,6 +59,12 @@ class StageState:
     head_weights: str | None = None
     """A feature-cache stage checkpoints only the head: the base has not changed since ``State.weights``."""
     stopped: bool = False
+    batches_done: int = 0
+    """Batches of epoch ``epochs_done`` (from 0) trained when a run stopped inside it (SIGTERM); 0 at an epoch's
+    end. The weights and optimizer are those after that batch."""
+    epoch_metrics: list | None = None
+    """The trained model's metric variables (sums and counts) after ``batches_done`` batches, to continue
+    that epoch's metrics."""
 
 
 @dataclass
@@ -80,7 +89,7 @@ class State:
     @classmethod
     def from_json(cls, raw: bytes) -> State:
         data = json.loads(raw)
-        if data.get("format") != FORMAT:
+        if data.get("format") not in READABLE_FORMATS:
             raise ValueError("unknown checkpoint format")
         current = data.get("current")
         return cls(job=data["job"], spec_sha256=data["spec_sha256"], owner=dict(data.get("owner") or {}),
@@ -234,11 +243,14 @@ class Checkpoints:
 
     def save_epoch(self, state: State, model: Any, optimizer: Any, improved_weights: list | None,
                    head: Any | None = None) -> None:
-        """After an epoch: the weights (only the head's when ``head`` is given: a feature-cache stage, whose
-        base is unchanged since ``state.weights``), the optimizer's variables, then state.json."""
+        """After an epoch, or inside one (``current.batches_done``): the weights (only the head's when ``head``
+        is given: a feature-cache stage, whose base is unchanged since ``state.weights``), the optimizer's
+        variables, then state.json."""
         current = state.current
         assert current is not None
         tag = f"stage-{current.index:02d}-epoch-{current.epochs_done:04d}"
+        if current.batches_done:  # stopped inside the next epoch
+            tag += f"-batch-{current.batches_done:05d}"
         with self.save(state) as save:
             if head is not None:
                 assert state.weights is not None, "save_start first"

@@ -13,6 +13,7 @@ from headstart.api.exitcodes import ExitCode
 from headstart.api.storage import StorageError
 from headstart.api.uris import redact_text
 
+from . import termination
 from .errors import OutputError, TrainerError
 from .reporting import Reporter
 
@@ -54,9 +55,10 @@ def run_loaded(job: FineTuneJob, output: str | None, reporter: Reporter,
         fail(INSTALL_HINT)
         return ExitCode.NO_TENSORFLOW
     try:
-        from .runner import run_job
+        with termination.graceful():  # before TensorFlow is imported: a SIGTERM from now on is graceful
+            from .runner import run_job
 
-        run_job(job, output, reporter, resolve_from_job)
+            run_job(job, output, reporter, resolve_from_job)
     except TrainerError as exc:
         fail(str(exc))
         return exc.exit_code

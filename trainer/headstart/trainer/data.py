@@ -258,6 +258,79 @@ def augmentation(spec: AugmentationSpec, seed: int) -> Any | None:
     return keras.Sequential(layers, name="augmentation")
 
 
+BATCH_LOG_ENV = "HEADSTART_BATCH_LOG"
+"""A file to append, for every training batch the pipeline makes, a JSON line: the epoch (from 0), the
+batch's position in it (from 1) and each image's pixel sum (a debugging aid: which images, in which order)."""
+EPOCH_SEED_STRIDE = 1_000_003
+
+
+@dataclass
+class EpochOrder:
+    """Which epoch the training pipeline's next pass is: set (by callbacks.EpochPosition) before Keras
+    starts the pass, read by the pipeline when the pass starts. A resumed run skips the batches of
+    ``resume_epoch`` a checkpoint says were trained."""
+
+    epoch: int = -1
+    resume_epoch: int = -1
+    resume_batches: int = 0
+
+    def skip(self, epoch: int) -> int:
+        return self.resume_batches if epoch == self.resume_epoch else 0
+
+    def current(self) -> tuple[int, int]:
+        return self.epoch, self.skip(self.epoch)
+
+
+def train_batches(ds: Any, batch_size: int, order: EpochOrder, *, batches: int | None = None,
+                  shuffle_buffer: int = 0, seed: int = 0, augment: Any | None = None) -> Any:
+    """Training batches, one pass per epoch: the order of each epoch is seeded by the seed and the epoch
+    (not by how many passes this process made), so a resumed run sees an epoch in the order an interrupted
+    one did, and skips the batches it trained (``order``). ``batches``: those of each pass, when known (Keras
+    then knows an epoch's length before its end; a pass of another length is an error)."""
+    import tensorflow as tf
+
+    log = os.environ.get(BATCH_LOG_ENV)
+
+    def position(_: Any) -> tuple[Any, Any]:
+        epoch, skip = tf.py_function(lambda: order.current(), [], (tf.int64, tf.int64))
+        return tf.reshape(epoch, []), tf.reshape(skip, [])
+
+    def one_pass(epoch: Any, skip: Any) -> Any:
+        d = ds
+        if shuffle_buffer > 0:
+            d = d.shuffle(shuffle_buffer, seed=seed * EPOCH_SEED_STRIDE + epoch, reshuffle_each_iteration=False)
+        d = d.batch(batch_size).skip(skip)
+        if log:
+            d = d.enumerate(start=skip + 1).map(lambda i, b: _logged(log, epoch, i, b))
+        return d
+
+    ds = tf.data.Dataset.from_tensors(0).map(position).flat_map(one_pass)
+    if batches is not None:
+        ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
+    if augment is not None:
+        ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _logged(path: str, epoch: Any, index: Any, batch: tuple[Any, Any]) -> tuple[Any, Any]:
+    import json
+
+    import tensorflow as tf
+
+    x, y = batch
+
+    def write(e: Any, i: Any, sums: Any) -> int:
+        line = {"epoch": int(e), "batch": int(i), "images": [int(v) for v in sums.numpy()]}
+        with open(path, "a") as f:
+            f.write(json.dumps(line) + "\n")
+        return 0
+
+    done = tf.py_function(write, [epoch, index, tf.reduce_sum(tf.cast(x, tf.int64), axis=[1, 2, 3])], tf.int64)
+    with tf.control_dependencies([done]):
+        return tf.identity(x), y
+
+
 def batches(ds: Any, batch_size: int, *, shuffle_buffer: int = 0, seed: int = 0,
             augment: Any | None = None) -> Any:
     """Batches of (float32 image 0-255, label): shuffled (training), augmented after the cache."""

@@ -10,7 +10,8 @@ from headstart.api.uris import redact_text
 
 __all__ = ["PERMANENT_EXIT_CODES", "BaseModelError", "CheckpointError", "DatasetDownloadError", "DatasetError",
            "NetworkError", "OutputConflictError", "OutputUnwritableError", "OutputError", "SpecError",
-           "TrainerError", "WeightsDownloadError", "first_line", "is_permanent", "looks_like_network_failure"]
+           "TerminatedError", "TrainerError", "WeightsDownloadError", "first_line", "is_permanent",
+           "looks_like_network_failure"]
 
 
 class TrainerError(Exception):
@@ -82,6 +83,13 @@ class OutputConflictError(OutputError):
     """The output location holds another job's complete model (and overwrite is off): permanent."""
 
     exit_code = ExitCode.OUTPUT_CONFLICT
+
+
+class TerminatedError(TrainerError):
+    """SIGTERM (the pod was stopped, evicted or preempted): the run stopped after a step and checkpointed
+    where it was (transient: the next run resumes there)."""
+
+    exit_code = ExitCode.TERMINATED
 
 
 def looks_like_network_failure(exc: BaseException) -> bool:

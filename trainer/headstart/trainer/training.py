@@ -74,11 +74,7 @@ class StageTrainer:
         steps = self._steps_per_epoch()
         self.reporter.stage_started(plan, current.epochs_done, steps)
         if current.epochs_done < stage.epochs and not current.stopped:
-            recorder = self._epoch_checkpoint(plan, current, early_stopping)
-            train_data, validation_data = self._datasets(plan)
-            trained.fit(train_data, validation_data=validation_data, epochs=stage.epochs,
-                        initial_epoch=current.epochs_done, verbose=0, shuffle=False,
-                        callbacks=self._callbacks(plan, stage, early_stopping, steps, recorder))
+            self._fit(plan, stage, trained, early_stopping, steps)
         elif early_stopping is not None and early_stopping.restore_best_weights and best_weights is not None:
             trained.set_weights(best_weights)  # stopped early just before a restart
         if not stage.trainable.frozen:
@@ -91,6 +87,38 @@ class StageTrainer:
         self.upload_logs()
         self.reporter.stage_ended(result)
         return result
+
+    def _fit(self, plan: StagePlan, stage: StageSpec, trained: Any, early_stopping: Any | None,
+             steps: int | None) -> None:
+        """Fit the stage's remaining epochs. A stage resumed inside an epoch first finishes that epoch in a fit
+        of its own: Keras takes the length of every epoch of a fit from its first."""
+        current = self.prepared.state.current
+        assert current is not None
+        recorder = self._epoch_checkpoint(plan, current, early_stopping)
+        order = data_mod.EpochOrder(resume_epoch=current.epochs_done, resume_batches=current.batches_done)
+
+        def callbacks() -> list[Any]:
+            return self._callbacks(plan, stage, early_stopping, steps, recorder, order)
+
+        if current.batches_done:
+            self.reporter.message(f"resuming epoch {current.epochs_done + 1} of stage {plan.index + 1} after "
+                                  f"batch {current.batches_done}" + (f" of {steps}" if steps else ""))
+            left = steps - current.batches_done if steps else None
+            self._fit_until(plan, trained, order, current.epochs_done + 1, left, callbacks())
+            if early_stopping is not None:  # the next fit's on_train_begin starts from where this one ended
+                early_stopping.resume_state = current.early_stopping
+                early_stopping.resume_weights = early_stopping.best_weights
+        if current.epochs_done < stage.epochs and not current.stopped:
+            self._fit_until(plan, trained, order, stage.epochs, steps, callbacks())
+
+    def _fit_until(self, plan: StagePlan, trained: Any, order: data_mod.EpochOrder, epochs: int,
+                   batches: int | None, callbacks: list[Any]) -> None:
+        """Fit from the stage's next epoch to ``epochs`` (its number, from 1), each of ``batches`` batches."""
+        current = self.prepared.state.current
+        assert current is not None
+        train_data, validation_data = self._datasets(plan, order, batches)
+        trained.fit(train_data, validation_data=validation_data, epochs=epochs, initial_epoch=current.epochs_done,
+                    verbose=0, shuffle=False, callbacks=callbacks)
 
     def upload_logs(self) -> None:
         """Copy the TensorBoard logs written so far to the output."""
@@ -118,22 +146,31 @@ class StageTrainer:
                                early_stopping=early_stopping, reporter=self.reporter)
 
     def _callbacks(self, plan: StagePlan, stage: StageSpec, early_stopping: Any | None, steps: int | None,
-                   recorder: Any) -> list[Any]:
-        from .callbacks import BatchEnd, tensorboard
+                   recorder: Any, order: data_mod.EpochOrder) -> list[Any]:
+        """The stage's callbacks; a stage on images also stops inside an epoch on SIGTERM (EpochPosition: one
+        on cached features runs an epoch per call, it stops at the epoch's end, in ``recorder``)."""
+        from .callbacks import BatchEnd, EpochPosition, tensorboard
 
         callbacks = [c for c in (stages.schedule_callback(stage), early_stopping) if c is not None]
-        callbacks.append(BatchEnd(lambda batch: self.reporter.batch_ended(plan, batch, steps)))
+        position = None if plan.feature_cache else \
+            EpochPosition(order, recorder, steps, self.prepared.state.current.epoch_metrics)
+        offset = (lambda: position.offset) if position is not None else (lambda: 0)
+        callbacks.append(BatchEnd(lambda batch: self.reporter.batch_ended(plan, offset() + batch, steps)))
         board = tensorboard(os.path.join(self.logs_dir, stage.name))
         if board is not None:
             callbacks.append(board)
         elif not self.reported_missing_tensorboard:
             self.reported_missing_tensorboard = True
             self.reporter.message("no TensorBoard logs: the tensorboard package is not installed")
+        if position is not None:
+            callbacks.append(position)
         callbacks.append(recorder)  # last: it checkpoints what the others decided (early stopping)
         return callbacks
 
-    def _datasets(self, plan: StagePlan) -> tuple[Any, Any | None]:
-        """(train, validation) batches: of cached features for a feature-cache stage, else of images."""
+    def _datasets(self, plan: StagePlan, order: data_mod.EpochOrder, batches: int | None) \
+            -> tuple[Any, Any | None]:
+        """(train, validation) batches: of cached features for a feature-cache stage, else of images (each
+        epoch's order seeded by the epoch, see ``order``; ``batches`` per epoch when known)."""
         dataset, data, batch = self.spec.dataset, self.prepared.data, self.batch_size
         if plan.feature_cache:
             cached = self._features()
@@ -142,8 +179,9 @@ class StageTrainer:
             validation = cached.get("validation")
             return train, (features.dataset(*validation, batch) if validation is not None else None)
         self.cached_features = None  # the base trains (or sees augmented images)
-        train = data_mod.batches(data.splits["train"], batch, shuffle_buffer=dataset.shuffle_buffer,
-                                 seed=self.spec.seed, augment=self.prepared.augment)
+        train = data_mod.train_batches(data.splits["train"], batch, order, batches=batches,
+                                       shuffle_buffer=dataset.shuffle_buffer, seed=self.spec.seed,
+                                       augment=self.prepared.augment)
         validation = data.splits.get("validation")
         return train, (data_mod.batches(validation, batch) if validation is not None else None)
 
