@@ -159,3 +159,21 @@ def test_tfds_unknown_dataset_and_unprepared_without_download(folder_job, tmp_pa
                                            "download": False}})
     with pytest.raises(DatasetError, match="not prepared in .*download is off"):
         run_job(offline, str(tmp_path / "b"))
+
+
+def test_an_image_folder_that_cannot_be_reached_is_transient_and_named_without_credentials(folder_job, monkeypatch):
+    """Object storage that refuses the connection: a network failure (transient: retried) naming the folder with
+    its credentials redacted, not an unexpected error of the storage library."""
+    import fsspec
+
+    from headstart.trainer import DatasetDownloadError, run_job
+
+    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": "http://127.0.0.1:1"})
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    job = folder_job(dataset={"imageFolder": {"uri": "s3://AKIAEXAMPLE:hunter2@bucket/photos"},
+                              "splits": {"validation": 0.25}})
+    with pytest.raises(DatasetDownloadError, match=r"dataset.imageFolder: cannot reach s3://\*\*\*@bucket/photos: ") \
+            as failed:
+        run_job(job)
+    assert failed.value.exit_code == 75 and "hunter2" not in str(failed.value)  # transient, redacted

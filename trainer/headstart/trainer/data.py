@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from headstart.api import AugmentationSpec, DatasetSpec, storage
+from headstart.api.uris import redact, redact_text
 
 from .errors import DatasetDownloadError, DatasetError, first_line, looks_like_network_failure
 from .modelcard import DatasetCard
@@ -149,6 +150,23 @@ def _limit_download_retries() -> None:
         downloader.MAX_RETRIES = int(os.environ.get("HEADSTART_DOWNLOAD_RETRIES", "3"))
 
 
+def _class_folders(fs: Any, root: str, uri: str) -> list[str]:
+    """The class folder names under ``root``; a location that cannot be reached (transient) or read (not)
+    says so naming ``uri``, never as an unexpected error of the storage library."""
+    try:
+        if not fs.exists(root) or not fs.isdir(root):
+            raise DatasetError(f"dataset.imageFolder: no folder at {uri}")
+        return sorted(e["name"].rstrip("/").rsplit("/", 1)[-1] for e in fs.ls(root, detail=True)
+                      if e["type"] == "directory" and not e["name"].rstrip("/").rsplit("/", 1)[-1].startswith("."))
+    except DatasetError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - fsspec backends raise their own kinds (botocore, google-auth)
+        if looks_like_network_failure(exc):
+            raise DatasetDownloadError(f"dataset.imageFolder: cannot reach {redact(uri)}: "
+                                       f"{redact_text(first_line(exc))}") from exc
+        raise DatasetError(f"dataset.imageFolder: cannot read {redact(uri)}: {redact_text(first_line(exc))}") from exc
+
+
 def _image_folder(spec: DatasetSpec, size: tuple[int, int], seed: int, workdir: str) -> Data:
     import numpy as np
     import tensorflow as tf
@@ -157,10 +175,7 @@ def _image_folder(spec: DatasetSpec, size: tuple[int, int], seed: int, workdir: 
     assert src is not None
     fs, root = storage.fs_path(src.uri)
     root = root.rstrip("/")
-    if not fs.exists(root) or not fs.isdir(root):
-        raise DatasetError(f"dataset.imageFolder: no folder at {src.uri}")
-    classes = sorted(e["name"].rstrip("/").rsplit("/", 1)[-1] for e in fs.ls(root, detail=True)
-                     if e["type"] == "directory" and not e["name"].rstrip("/").rsplit("/", 1)[-1].startswith("."))
+    classes = _class_folders(fs, root, src.uri)
     if len(classes) < 2:
         raise DatasetError(f"dataset.imageFolder {src.uri}: found {len(classes)} class folder(s) "
                            f"({', '.join(classes) or 'none'}); need one subfolder per class, at least two")

@@ -100,7 +100,7 @@ def looks_like_network_failure(exc: BaseException) -> bool:
     words = ("url fetch failure", "name or service not known", "temporary failure in name resolution",
              "network is unreachable", "connection refused", "failed to establish a new connection",
              "max retries exceeded", "nodename nor servname", "timed out", "no route to host",
-             "connection reset", "cannot connect")
+             "connection reset", "cannot connect", "could not connect")
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
