@@ -65,6 +65,21 @@ def test_the_diff_base_keeps_no_env_value_but_sees_it_change():
         assert essence["spec"]["env"][1] == WITH_ENV["spec"]["env"][1]  # a Secret reference is not a value
 
 
+def test_the_diff_base_keeps_no_uri_credentials_but_sees_them_change():
+    storage = LeanDiffBaseStorage(prefix=names.KOPF_PREFIX, key="last-handled-configuration")
+    body = copy.deepcopy(BODY)
+    body["spec"]["dataset"] = {"imageFolder": {"uri": "s3://AKIA:pasted-s3cr3t@bucket/photos"}}
+    body["spec"]["baseModel"] = {"uri": "https://host/base.keras?X-Amz-Signature=pasted-signature"}
+    for extra in (None, [("spec",)], [("status", "phase")]):
+        essence = storage.build(body=kopf.Body(copy.deepcopy(body)), extra_fields=extra)
+        text = json.dumps(essence)
+        assert "pasted-s3cr3t" not in text and "pasted-signature" not in text, extra
+        assert "@bucket/photos" in text and "https://host/base.keras?sha256:" in text
+        changed = copy.deepcopy(body)
+        changed["spec"]["dataset"]["imageFolder"]["uri"] = "s3://AKIA:another@bucket/photos"
+        assert storage.build(body=kopf.Body(changed), extra_fields=extra) != essence
+
+
 @pytest.mark.parametrize("argv, env, words", [
     ([], {}, "--namespace NS"),
     (["-A", "--image-pull-policy", "Sometimes"], {}, "--image-pull-policy"),

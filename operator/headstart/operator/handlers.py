@@ -21,6 +21,7 @@ import kopf
 from headstart.api import names
 from headstart.api.job import GROUP, PLURAL, VERSION
 from headstart.api.reasons import TERMINAL_PHASES
+from headstart.api.uris import digest_credentials
 
 from . import queueing
 from .kube import ApiError
@@ -90,9 +91,22 @@ async def _guard(coro: Any, retry: int) -> None:
         raise kopf.TemporaryError(f"API unreachable: {exc}", delay=HANDLER_BACKOFF * (retry + 1)) from exc
 
 
+def _masked_uris(value: Any) -> Any:
+    """Every string in ``value`` with its URIs' credentials and query strings as digests."""
+    if isinstance(value, str):
+        return digest_credentials(value) if "://" in value else value
+    if isinstance(value, collections.abc.Mapping):
+        return {k: _masked_uris(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked_uris(v) for v in value]
+    return value
+
+
 def masked_env(spec: Any) -> Any:
-    """``spec`` with each plain env value replaced by its digest: the diff-base annotation still changes when
-    a value does, but carries no value (it may be a credential someone pasted in)."""
+    """``spec`` with each plain env value, and each URI's credentials, replaced by a digest: the diff-base
+    annotation still changes when one does, but carries none of them (they may be credentials someone pasted
+    in)."""
+    spec = _masked_uris(spec)
     env = (spec or {}).get("env") if isinstance(spec, collections.abc.Mapping) else None
     if not env:
         return spec

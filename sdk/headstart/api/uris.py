@@ -125,6 +125,18 @@ def redact(uri: str) -> str:
     return redact_text(uri)
 
 
+def digest_credentials(text: str) -> str:
+    """``text`` with each URI's credentials and query string replaced by their digest (``sha256:...``): for
+    bookkeeping that must see a change of them but may show nothing of them."""
+    import hashlib
+
+    def digest(part: str) -> str:
+        return "sha256:" + hashlib.sha256(part.encode()).hexdigest()[:16]
+
+    text = _CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{digest(m.group('userinfo'))}@", text)
+    return _QUERY.sub(lambda m: f"{m.group('url')}?{digest(m.group(0))}", text)
+
+
 def redact_text(text: str) -> str:
     """Every URI in ``text`` redacted as :func:`redact` does (for error messages, log lines, model cards)."""
     text = _CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", text)
