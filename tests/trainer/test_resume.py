@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import queue
 import signal
 import subprocess
 import sys
-import threading
-import time
 
 import numpy as np
 import pytest
-from trainer_support import REPO, job_dict, trainer_env, write_job_file
+from trainer_support import REPO, job_dict, trainer_env, wait_for_line, write_job_file
 
 STAGES = [
     {"name": "head", "trainBase": "none", "epochs": 2, "optimizer": {"type": "Adam", "learningRate": 0.02}},
@@ -26,28 +23,6 @@ def start(job_file, out):
     return subprocess.Popen([sys.executable, "-m", "headstart.trainer", "--job", str(job_file), "--output",
                              str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=trainer_env(), cwd=REPO)
-
-
-def lines_of(proc) -> queue.Queue:
-    q: queue.Queue = queue.Queue()
-
-    def pump() -> None:
-        for line in proc.stdout:
-            q.put(line.rstrip("\n"))
-        q.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    return q
-
-
-def wait_for_line(q: queue.Queue, text: str, timeout: float) -> list[str]:
-    seen, deadline = [], time.monotonic() + timeout
-    while True:
-        line = q.get(timeout=max(0.1, deadline - time.monotonic()))
-        assert line is not None, f"the trainer ended before {text!r}: {seen}"
-        seen.append(line)
-        if text in line:
-            return seen
 
 
 def test_a_run_killed_mid_stage_resumes_and_finishes_exactly_as_scheduled(tiny_model_uri, image_folder,
@@ -66,7 +41,7 @@ def test_a_run_killed_mid_stage_resumes_and_finishes_exactly_as_scheduled(tiny_m
     proc = start(job_file, out)
     try:
         # checkpoints are written while the next epoch trains: once epoch 4 ends, epoch 3's is in storage
-        wait_for_line(lines_of(proc), "stage 2 tune epoch 4/12", timeout=180)
+        wait_for_line(proc, "stage 2 tune epoch 4/12", timeout=180)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=60)

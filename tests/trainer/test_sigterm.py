@@ -4,15 +4,13 @@ inside the epoch, exits 143 (transient); the next run resumes at the next batch 
 from __future__ import annotations
 
 import json
-import queue
 import signal
 import subprocess
 import sys
-import threading
 from collections import Counter
 
 import pytest
-from trainer_support import REPO, job_dict, trainer_env, write_job_file
+from trainer_support import REPO, job_dict, trainer_env, wait_for_line, write_job_file
 
 from headstart.api.exitcodes import ExitCode, is_permanent
 
@@ -25,25 +23,6 @@ def start(job_file, out, log):
     return subprocess.Popen([sys.executable, "-m", "headstart.trainer", "--job", str(job_file), "--output",
                              str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=trainer_env(HEADSTART_BATCH_LOG=str(log), HEADSTART_DEBUG="1"), cwd=REPO)
-
-
-def wait_for_line(proc, text: str, timeout: float) -> list[str]:
-    """Stdout's lines up to the first with ``text`` (the rest is read in the background, so the pipe never fills)."""
-    q: queue.Queue = queue.Queue()
-
-    def pump() -> None:
-        for line in proc.stdout:
-            q.put(line.rstrip("\n"))
-        q.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    seen = []
-    while True:
-        line = q.get(timeout=timeout)
-        assert line is not None, f"the trainer ended before {text!r}: {seen}"
-        seen.append(line)
-        if text in line:
-            return seen
 
 
 def batches_of(log, epoch: int) -> dict[int, list[int]]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import copy
 import os
+import queue
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +114,23 @@ def write_job_file(path: Path, doc: dict) -> Path:
 
 
 
+
+
+def wait_for_line(proc: Any, text: str, timeout: float) -> list[str]:
+    """A trainer subprocess's stdout lines up to the first with ``text`` (the rest is read in the background,
+    so the pipe never fills); an AssertionError if it ends first."""
+    q: queue.Queue = queue.Queue()
+
+    def pump() -> None:
+        for line in proc.stdout:
+            q.put(line.rstrip("\n"))
+        q.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen, deadline = [], time.monotonic() + timeout
+    while True:
+        line = q.get(timeout=max(0.1, deadline - time.monotonic()))
+        assert line is not None, f"the trainer ended before {text!r}: {seen}"
+        seen.append(line)
+        if text in line:
+            return seen
