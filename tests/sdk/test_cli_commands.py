@@ -135,9 +135,12 @@ def test_ctrl_c_is_130_and_one_line(jobs):
     import sys
 
     (jobs / ".jobs" / "done" / "pid").write_text(str(os.getpid()))
+    # SIGINT as a terminal's Ctrl-C delivers it: a shell starts a background job (`make test &`, CI) with
+    # SIGINT ignored, which its children inherit, and Python installs no KeyboardInterrupt handler then
     follow = subprocess.Popen([sys.executable, "-c", "from headstart.sdk.cli import main; main()", "logs", "done",
                                "-f", "--local"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                              env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert follow.stdout.readline() == "line 1\n"  # it follows now
         follow.send_signal(signal.SIGINT)
