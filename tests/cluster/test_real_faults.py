@@ -236,9 +236,10 @@ def test_a_lost_node_is_said_and_the_job_resumes_when_its_pod_is_freed(reachable
 def test_a_canary_secret_appears_nowhere_whatever_fails(reachable_operator, operator, workspace, api_client,
                                                         kubeconfig, namespace):
     """A Secret's value (env secretKeyRef and envFrom) and a URI's credentials, in jobs that fail every way the
-    trainer can be made to (bad data, bad base, an unwritable output, credentials in a dataset URI) and one
-    that succeeds: the canary is in no status, event, pod log or termination message, operator log line or
-    output file."""
+    trainer can be made to (bad data, bad base, an unwritable output, credentials in a dataset URI), one whose
+    pod is deleted mid-epoch (SIGTERM: it checkpoints inside the epoch and its replacement resumes), one that
+    succeeds and is then recreated under its name (another uid: OutputConflict, its model not adopted): the
+    canary is in no status, event, pod log or termination message, operator log line or output file."""
     import uuid
 
     folder, image = workspace
@@ -257,15 +258,29 @@ def test_a_canary_secret_appears_nowhere_whatever_fails(reachable_operator, oper
     docs["nobase"]["spec"]["baseModel"]["uri"] = "pvc://work/missing.keras"
     docs["readonly"]["spec"]["output"]["uri"] = "pvc://work/readonly/model"
     docs["creds"]["spec"]["dataset"]["imageFolder"]["uri"] = f"s3://AKIAEXAMPLE:{canary}@bucket/photos"
+    docs["killed"] = job("killed", image, **{**env, "runPolicy": {"backoffLimit": 2}})
     sdk = Client(namespace=namespace, kubeconfig=kubeconfig)
     for doc in docs.values():
         sdk.submit(doc)
+    followed, follow_errors, _ = follow_in_background(sdk, "killed")
+    wait_for(lambda: any(line.startswith("stage 2 tune epoch 2/") for line in followed) or follow_errors,
+             "the trainer's log line for epoch 2 of stage tune", 600)
+    core.delete_namespaced_pod(sdk.backend.pods("killed")[-1].metadata.name, namespace)  # SIGTERM, graceful
     expected = {"good": ("Succeeded", None), "nodata": ("Failed", "BadDataset"),
                 "nobase": ("Failed", "BadBaseModel"), "readonly": ("Failed", "OutputUnwritable"),
-                "creds": ("Failed", None)}
+                "creds": ("Failed", None), "killed": ("Succeeded", None)}
     for name, (phase, reason) in expected.items():
         status = sdk.wait(name, phases={"Succeeded", "Failed"}, timeout=600).status
         assert status.phase == phase and (reason is None or status.reason == reason), (name, status)
+    history = json.loads((folder / "models" / "killed" / "metrics.json").read_text())["stages"]
+    assert [s["epochs_completed"] for s in history] == [1, TUNE_EPOCHS]  # resumed, each epoch once
+    log = "\n".join(sdk.logs("killed"))  # the replacement's: it resumed inside the epoch (or after it)
+    assert re.search(r"resuming (epoch \d+ of stage 2 after batch|stage 2 after epoch)", log), log[-2000:]
+    first_uid = sdk.get("good").metadata.uid
+    sdk.delete("good")  # and the same name again: another job, which may not adopt the first one's model
+    sdk.submit(docs["good"])
+    again = sdk.wait("good", phases={"Succeeded", "Failed"}, timeout=600).status
+    assert (again.phase, again.reason) == ("Failed", "OutputConflict") and f"uid {first_uid}" in again.message
     custom = client.CustomObjectsApi(api_client)
     listed = custom.list_namespaced_custom_object("headstart.dev", "v1alpha1", namespace, "finetunejobs")["items"]
     # the spec is the user's own writing (the URI as given); everything else of the object, status and kopf's
