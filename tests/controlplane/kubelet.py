@@ -203,14 +203,18 @@ def reap_retired(api: client.ApiClient, nodes: list[str]) -> list[str]:
     with a podFailurePolicy removes only once the pod is terminal: no kubelet ever makes it so. Without this
     such a pod would hold its GPUs until the session ends."""
     core = client.CoreV1Api(api)
+    return [reaped for ns in core.list_namespace().items
+            if (ns.status.phase if ns.status else None) == "Terminating"
+            for reaped in _reap_namespace(core, ns.metadata.name, set(nodes))]
+
+
+def _reap_namespace(core: client.CoreV1Api, namespace: str, nodes: set[str]) -> list[str]:
+    """Reap (``_reap``) the namespace's pods bound to ``nodes``; return them (namespace/name)."""
     reaped = []
-    for ns in core.list_namespace().items:
-        if (ns.status.phase if ns.status else None) != "Terminating":
-            continue
-        for pod in core.list_namespaced_pod(ns.metadata.name).items:
-            if pod.spec.node_name in nodes:
-                _reap(core, pod)
-                reaped.append(f"{ns.metadata.name}/{pod.metadata.name}")
+    for pod in core.list_namespaced_pod(namespace).items:
+        if pod.spec.node_name in nodes:
+            _reap(core, pod)
+            reaped.append(f"{namespace}/{pod.metadata.name}")
     return reaped
 
 
@@ -247,10 +251,9 @@ def retire_namespace(api: client.ApiClient, namespace: str) -> None:
     try:
         core.delete_namespace(namespace)
         reap_pods(api, namespace)
-        fake = {n.metadata.name for n in core.list_node(label_selector="headstart.dev/fake-node=true").items}
-        for pod in core.list_namespaced_pod(namespace).items:  # still there: a finalizer holds it (reap_retired)
-            if pod.spec.node_name in fake:
-                _reap(core, pod)
+        fake = ",".join(f"{k}={v}" for k, v in NODE_LABELS.items())
+        nodes = {n.metadata.name for n in core.list_node(label_selector=fake).items}
+        _reap_namespace(core, namespace, nodes)  # those a finalizer still holds (see reap_retired)
     except client.ApiException as exc:
         if exc.status != 404:
             raise
