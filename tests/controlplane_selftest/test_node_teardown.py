@@ -43,12 +43,21 @@ def host_state() -> dict[str, object]:
     }
 
 
+def alive(pid: int) -> bool:
+    """Running or sleeping; a zombie is dead, waiting for its parent (init, for a shim) to reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def leftovers(node: Node, before: dict[str, object], pids: set[int]) -> list[str]:
     after = host_state()
     found = [f"{key} changed: {before[key]!r} -> {after[key]!r}" for key in before
              if key != "mounts" and after[key] != before[key]]
     found += [f"mount left: {m}" for m in after["mounts"] if m not in before["mounts"]]  # type: ignore[operator]
-    found += [f"process {p} still alive" for p in pids if Path(f"/proc/{p}").exists()]
+    found += [f"process {p} still alive" for p in pids if alive(p)]
     found += [f"cgroup left: {d}" for d in node.cgroup.dirs() if d.exists()]
     found += [f"cgroup parent left: {d}" for d in node.cgroup.created if d.exists()]
     if node.workdir.exists():
