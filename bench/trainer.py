@@ -3,6 +3,7 @@ floor a frozen stage cannot go below.
 
 ``python -m bench.trainer [--application ResNet50] [--per-class 130] [--size 128] ...``
 ``python -m bench.trainer --frozen-only --repeat 5 [--cpu-bfloat16 both]``   (the floor ratio, several times)
+``python -m bench.trainer --sweep 8 --repeat 3``   (a head sweep against one frozen stage: bench.sweep)
 
 Both sides get the same image folder (synthetic JPEG photos), the same train/validation split, the same
 base, head, optimizers, epochs and batch size:
@@ -82,7 +83,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_optimizers(p)
     p.add_argument("--frozen-only", action="store_true",
                    help="only the floor and Headstart's frozen stage, alternately (--repeat times): no tutorial")
-    p.add_argument("--repeat", type=int, default=1, help="rounds of floor + Headstart (--frozen-only; default 1)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="rounds of floor + Headstart (--frozen-only) or of one frozen stage + its sweep (--sweep)")
+    p.add_argument("--sweep", type=int, default=0, metavar="N",
+                   help="bench.sweep: a frozen stage sweeping N learning rates (log range --sweep-min..--sweep-max) "
+                   "against the same stage with one, and against the N run as separate jobs")
+    p.add_argument("--sweep-min", type=float, default=1e-4, help="--sweep: smallest learning rate (default 1e-4)")
+    p.add_argument("--sweep-max", type=float, default=0.3, help="--sweep: largest learning rate (default 0.3)")
     p.add_argument("--cpu-bfloat16", choices=("auto", "on", "off", "both"), default="off",
                    help="HEADSTART_CPU_BFLOAT16 for Headstart's runs; both: each round runs off, then on")
     p.add_argument("--seed", type=int, default=42)
@@ -109,8 +116,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name in ("frozen_lr", "finetune_lr", "source_lr"):
         if not getattr(args, name) > 0:
             p.error(f"--{name.replace('_', '-')} must be above 0")
-    if args.repeat > 1 and not args.frozen_only:
-        p.error("--repeat needs --frozen-only")
+    if args.repeat > 1 and not (args.frozen_only or args.sweep):
+        p.error("--repeat needs --frozen-only or --sweep")
+    if args.sweep and (args.sweep < 2 or not 0 < args.sweep_min < args.sweep_max):
+        p.error("--sweep needs at least 2 learning rates, and 0 < --sweep-min < --sweep-max")
+    args.frozen_only = args.frozen_only or bool(args.sweep)
     if args.cpu_bfloat16 == "both" and not args.frozen_only:
         p.error("--cpu-bfloat16 both needs --frozen-only")
     if min(w, h) < 1:
@@ -188,15 +198,15 @@ def baseline(args: argparse.Namespace, parts: dict, classes: int, weights: str |
 
 
 def headstart(args: argparse.Namespace, folder: Path, output: Path, weights: str | None, bfloat16: str,
-              runtime: dict | None = None) -> dict:
+              runtime: dict | None = None, frozen: dict | None = None) -> dict:
     """The same job as a FineTuneJob through ``headstart.trainer.run_job``; stage times by wall clock and
     process CPU, from the reporter's stage start to its end (checkpoints included). ``runtime``: the spec's
-    runtime section (mixedPrecision, xla)."""
+    runtime section (mixedPrecision, xla); ``frozen``: fields that replace the frozen stage's (a sweep)."""
     from headstart.api import FineTuneJob
     from headstart.trainer import Reporter, run_job
 
     stages = [{"name": "frozen", "trainBase": "none", "epochs": args.frozen_epochs,
-               "optimizer": optimizer_spec(args.frozen_optimizer, args.frozen_lr)}]
+               "optimizer": optimizer_spec(args.frozen_optimizer, args.frozen_lr), **(frozen or {})}]
     if not args.frozen_only:
         stages.append({"name": "finetune", "trainBase": "all", "epochs": args.finetune_epochs,
                        "optimizer": optimizer_spec(args.finetune_optimizer, args.finetune_lr)})
@@ -230,7 +240,9 @@ def headstart(args: argparse.Namespace, folder: Path, output: Path, weights: str
     times["total_s"] = time.perf_counter() - t
     by_name = {s.name: s for s in result.stages}
     out = {**times, "feature_cache": by_name["frozen"].feature_cache,
-           "val_acc_frozen": by_name["frozen"].history["val_accuracy"][-1]}
+           "val_acc_frozen": by_name["frozen"].history["val_accuracy"][-1],
+           "val_loss_frozen": by_name["frozen"].history["val_loss"][-1],
+           "candidates": by_name["frozen"].candidates}
     if "finetune" in by_name:
         out["val_acc"] = by_name["finetune"].history["val_accuracy"][-1]
     metrics = json.loads((output / "metrics.json").read_text())
@@ -377,7 +389,11 @@ def main(argv: list[str] | None = None) -> int:
                                          per_class=args.source_per_class, epochs=args.source_epochs,
                                          learning_rate=args.source_lr, seed=args.seed)
         _fresh()
-        if args.frozen_only:
+        if args.sweep:
+            from .sweep import sweep_rounds
+
+            summary = sweep_rounds(args, parts, folder, work, weights)
+        elif args.frozen_only:
             summary = frozen_rounds(args, parts, folder, work, weights)
         else:
             # The floor first, in TensorFlow's default state (run_job then configures the process its own way:

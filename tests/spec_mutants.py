@@ -37,6 +37,8 @@ MINIMAL_PARENTS: dict[str, Any] = {
     "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
     "env": [{"name": "AWS_REGION", "value": "eu-west-1"}],
     "envFrom": [{"secretRef": {"name": "storage"}}],
+    "sweep": {"dropouts": [0.0, 0.5]},  # two candidates
+    "learningRateRange": {"min": 0.001, "max": 0.1, "count": 2},
 }
 #: Values for the untyped split fields (a TFDS string or an image-folder fraction).
 SPLIT_VALUES: list[Any] = ["train", "train[:80%]", "train[80%:]", "test[10:20]+train[:5%]", "train[3shard]",
@@ -187,6 +189,11 @@ def generate() -> list[Mutant]:
             path = list(path)
             if path[:2] == ["spec", "stages"] and len(path) > 2:
                 path[2] = len(doc["spec"]["stages"]) - 1  # the last stage: fine-tuning, mostly
+                if "sweep" in path:  # only a frozen stage on cached features, with a validation split, sweeps
+                    frozen = _sweeping_stage(doc)
+                    if frozen is None:
+                        continue
+                    path[2] = frozen
             current = _get(doc, path)
             for value in _values(schema, current):
                 if value is None and current is None:
@@ -198,6 +205,16 @@ def generate() -> list[Mutant]:
                     seen.add(key)
                     out.append(Mutant(name, format_path(path), value, mutant, schema.get("type")))
     return out
+
+
+def _sweeping_stage(doc: dict) -> int | None:
+    """The first stage of ``doc`` that may sweep (frozen, its features cached, a validation split to pick the
+    best); None when it has none."""
+    spec = doc["spec"]
+    if (spec["dataset"].get("splits") or {}).get("validation") is None or any(
+            v not in (None, 0, 0.0, "none") for v in (spec.get("augmentation") or {}).values()):
+        return None
+    return next((i for i, stage in enumerate(spec["stages"]) if stage.get("trainBase", "none") == "none"), None)
 
 
 def _parts(path: str) -> list[str]:

@@ -174,7 +174,7 @@ def test_a_gitops_folder_skips_other_kinds_with_a_note_and_recursive_walks_it(cl
     assert "quickstart" not in flat.stderr and "examples/quickstart/cluster/storage.yaml[0]: skipped" in walked.stderr
     assert "examples/serving/inferenceservice.yaml[0]: skipped: serving.kserve.io/v1beta1 InferenceService is not " \
         "a FineTuneJob" in walked.stderr
-    assert walked.stderr.strip().endswith("12 file(s), 10 FineTuneJob(s): all valid, 3 skipped")
+    assert walked.stderr.strip().endswith("13 file(s), 11 FineTuneJob(s): all valid, 3 skipped")
     records = json.loads(cli("validate", "-o", "json", "examples/quickstart/cluster/storage.yaml",
                              "examples/flowers-xception.yaml").stdout)
     assert records[0] == {"file": "examples/quickstart/cluster/storage.yaml", "index": 0,

@@ -61,6 +61,7 @@ MODELS_ONLY = {
     "image-folder-fractions-too-large.yaml": "splits are untyped for CEL",
     "bad-tfds-split.yaml": "splits are untyped for CEL",
     "early-stopping-without-validation.yaml": "splits are untyped for CEL",
+    "sweep-without-validation.yaml": "splits are untyped for CEL",
     "duplicate-key.yaml": "kubectl's YAML reading keeps the last of a key given twice: the server sees one",
     "not-utf8.yaml": "kubectl sends a byte that is not UTF-8 as U+FFFD: the server stores 'caf\ufffd photos'",
 }

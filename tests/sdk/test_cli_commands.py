@@ -39,6 +39,11 @@ def jobs(tmp_path, monkeypatch) -> Path:
              "pictures": ["confusion.png", "curves.png"]}
     record(root, "done", {"phase": "Succeeded", "reason": "Completed", "message": "the model is written",
                           "stage": "finetune", "epoch": 10, "epochs": 10, "metrics": {"val_accuracy": 0.875},
+                          "stages": [{"name": "head", "epochsCompleted": 5, "candidates": [
+                              {"learningRate": lr, "dropout": 0.0, "monitor": "val_loss", "value": loss,
+                               "epochsCompleted": 5, "chosen": lr == 0.1}
+                              for lr, loss in ((0.01, 0.9), (0.1, 0.4), (1.0, None))]},
+                              {"name": "finetune", "epochsCompleted": 10}],
                           "model": model}, [f"line {i}" for i in range(1, 8)])
     record(root, "paused", {"phase": "Suspended", "reason": "Suspended", "message": "suspended"}, ["one"])
     return root
@@ -62,10 +67,11 @@ def test_list_wide_and_name(jobs):
     assert json.loads(headstart("get", "done", "--local", "-o", "json").stdout)["status"]["phase"] == "Succeeded"
 
 
-def test_get_says_where_the_model_cards_pictures_are(jobs):
+def test_get_says_what_a_sweep_chose_and_where_the_model_cards_pictures_are(jobs):
     shown = headstart("get", "done", "--local").stdout.splitlines()
     assert shown[0].split()[0] == "NAME" and any(line.split()[:2] == ["done", "Succeeded"] for line in shown)
-    assert shown[-2:] == [f"confusion.png: {jobs / 'done'}/confusion.png", f"curves.png: {jobs / 'done'}/curves.png"]
+    assert shown[-3:] == ["sweep head: learningRate 0.1, dropout 0 continued, the best of 3 (val_loss 0.4000)",
+                          f"confusion.png: {jobs / 'done'}/confusion.png", f"curves.png: {jobs / 'done'}/curves.png"]
     assert "png" not in headstart("get", "paused", "--local").stdout  # no model, no pictures
     assert "curves.png: " not in headstart("get", "done", "--local", "-o", "yaml").stdout
 

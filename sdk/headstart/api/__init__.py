@@ -10,17 +10,17 @@ from .errors import Problem
 from .job import API_VERSION, GROUP, KIND, PLURAL, VERSION, FineTuneJob, FineTuneJobSpec, ObjectMeta
 from .manifests import Document, ManifestError, load_job, parse_text
 from .model import BaseModelSpec, HeadLayer, HeadSpec
-from .stages import EarlyStoppingSpec, OptimizerSpec, ScheduleSpec, StageSpec, TrainBase
-from .status import Condition, FineTuneJobStatus, ModelStatus, Phase, StageResult
+from .stages import EarlyStoppingSpec, LogRange, OptimizerSpec, ScheduleSpec, StageSpec, SweepSpec, TrainBase
+from .status import Candidate, Condition, FineTuneJobStatus, ModelStatus, Phase, StageResult
 
 load_job_file = load_job
 
 __all__ = [
     "API_VERSION", "GROUP", "KIND", "PLURAL", "VERSION",
-    "AugmentationSpec", "BaseModelSpec", "Condition", "DatasetSpec", "Document", "EarlyStoppingSpec",
+    "AugmentationSpec", "BaseModelSpec", "Candidate", "Condition", "DatasetSpec", "Document", "EarlyStoppingSpec",
     "FineTuneJob", "FineTuneJobSpec", "FineTuneJobStatus", "HeadLayer", "HeadSpec", "ImageFolderSource",
-    "ManifestError", "ModelStatus", "ObjectMeta", "OptimizerSpec", "OutputSpec", "Phase", "Problem",
+    "LogRange", "ManifestError", "ModelStatus", "ObjectMeta", "OptimizerSpec", "OutputSpec", "Phase", "Problem",
     "ResourcesSpec", "RunPolicy", "RuntimeSpec", "ScheduleSpec", "SchedulingSpec", "Splits", "StageResult",
-    "StageSpec", "TfdsSource", "TrainBase",
+    "StageSpec", "SweepSpec", "TfdsSource", "TrainBase",
     "check_document", "load_job", "load_job_file", "parse_text", "warnings_for",
 ]

@@ -123,6 +123,19 @@ class FineTuneJobSpec(ApiModel):
         return self
 
     @model_validator(mode="after")
+    def _sweep_has_what_it_needs(self) -> FineTuneJobSpec:
+        for index, stage in enumerate(self.stages):
+            if stage.sweep is None:
+                continue
+            if self.dataset.splits.validation is None:
+                raise ValueError(f"stages[{index}].sweep: needs a validation split to pick the best candidate "
+                                 "(set dataset.splits.validation)")
+            if self.augmentation.enabled:
+                raise ValueError(f"stages[{index}].sweep: a sweep trains on cached features, which augmentation "
+                                 "rules out (turn augmentation off, or drop the sweep)")
+        return self
+
+    @model_validator(mode="after")
     def _early_stopping_has_its_metric(self) -> FineTuneJobSpec:
         if self.dataset.splits.validation is not None:
             return self

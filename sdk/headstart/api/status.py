@@ -16,8 +16,9 @@ from pydantic import Field
 
 from ._base import ApiModel
 from .reasons import Phase
+from .stages import MAX_SWEEP_CANDIDATES
 
-__all__ = ["Condition", "FineTuneJobStatus", "ModelStatus", "Phase", "StageResult"]
+__all__ = ["Candidate", "Condition", "FineTuneJobStatus", "ModelStatus", "Phase", "StageResult"]
 
 
 class Condition(ApiModel):
@@ -31,6 +32,20 @@ class Condition(ApiModel):
     observed_generation: int | None = None
 
 
+class Candidate(ApiModel):
+    """One candidate of a stage's sweep and how it did."""
+
+    learning_rate: float
+    dropout: float
+    monitor: str
+    """The validation metric that picked the best (val_loss or val_accuracy)."""
+    value: float | None = None
+    """Its value for the weights the candidate would continue with; none when not finite."""
+    epochs_completed: int = 0
+    chosen: bool = False
+    """The one that continued into the next stages."""
+
+
 class StageResult(ApiModel):
     """Outcome of one stage."""
 
@@ -39,6 +54,8 @@ class StageResult(ApiModel):
     best_val_accuracy: float | None = None
     duration_seconds: float | None = None
     stopped_early: bool = False
+    candidates: list[Candidate] | None = Field(default=None, max_length=MAX_SWEEP_CANDIDATES)
+    """A sweeping stage's candidates, in the order they trained; the chosen one's results are the stage's."""
 
 
 class ModelStatus(ApiModel):

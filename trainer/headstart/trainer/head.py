@@ -28,7 +28,11 @@ class Assembled:
     base: Any
 
 
-def assemble(base: Base, head: HeadSpec, num_classes: int, name: str = "headstart") -> Assembled:
+def assemble(base: Base, head: HeadSpec, num_classes: int, name: str = "headstart",
+             swept_dropouts: tuple[float, ...] = ()) -> Assembled:
+    """The model of ``base`` and ``head`` for ``num_classes`` classes. ``swept_dropouts``: the dropout rates a
+    stage's sweep tries; the dropout layer before the output then exists whatever head.dropout is (at
+    head.dropout; the sweep sets its rate per candidate)."""
     import keras
 
     if num_classes < 2:
@@ -52,8 +56,11 @@ def assemble(base: Base, head: HeadSpec, num_classes: int, name: str = "headstar
         layers.append(keras.layers.Dense(spec.units, activation=spec.activation, name=f"head_dense_{i}"))
         if spec.dropout > 0:
             layers.append(keras.layers.Dropout(spec.dropout, name=f"head_dropout_{i}"))
-    if head.dropout > 0:
-        layers.append(keras.layers.Dropout(head.dropout, name="dropout"))
+    if head.dropout > 0 or any(swept_dropouts):
+        # created at a rate above 0 (Keras gives a Dropout of rate 0 no seed generator), then set
+        dropout = keras.layers.Dropout(max((head.dropout, *swept_dropouts)), name="dropout")
+        dropout.rate = head.dropout
+        layers.append(dropout)
     # float32 output keeps softmax and the loss stable under mixed precision.
     layers.append(keras.layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32"))
 

@@ -65,6 +65,21 @@ class ModelCard:
     """artifact name (curves.png, confusion.png) -> caption."""
 
 
+def sweep_table(result: StageResult) -> list[str]:
+    """The candidates of a stage's sweep as a Markdown table (none without a sweep)."""
+    if not result.candidates:
+        return []
+    monitor = result.candidates[0]["monitor"]
+    lines = ["", f"Stage {result.name} swept {len(result.candidates)} candidates on the cached features; the best "
+             f"by {monitor} on the validation split continued:", "",
+             f"| learningRate | dropout | {monitor} | epochs | |", "| --- | --- | --- | --- | --- |"]
+    for c in result.candidates:
+        value = "not finite" if c["value"] is None else f"{c['value']:.4f}"
+        lines.append(f"| {c['learning_rate']:g} | {c['dropout']:g} | {value} | {c['epochs_completed']} | "
+                     f"{'chosen' if c['chosen'] else ''} |")
+    return lines
+
+
 def render(card: ModelCard) -> str:
     base, dataset, class_names, formats = card.base, card.dataset, card.class_names, card.formats
     image_size, counts = card.image_size, card.counts
@@ -107,8 +122,12 @@ def render(card: ModelCard) -> str:
     for result, spec in zip(card.stages, card.stage_specs):
         opt = spec.optimizer
         best = "-" if result.best_val_accuracy is None else f"{result.best_val_accuracy:.4f}"
-        lines.append(f"| {result.name} | {spec.train_base} | {opt.type} lr {opt.learning_rate} | "
+        chosen = [c["learning_rate"] for c in result.candidates if c["chosen"]]
+        rate = f"{chosen[0]:g} (swept)" if chosen else f"{opt.learning_rate}"
+        lines.append(f"| {result.name} | {spec.train_base} | {opt.type} lr {rate} | "
                      f"{result.epochs_completed}/{result.epochs} | {best} | {result.duration_seconds:.1f} |")
+    for result in card.stages:
+        lines += sweep_table(result)
     runtime = card.runtime
     lines += [f"\n![{caption}]({name})\n\n{caption}." for name, caption in card.pictures.items()]
     lines += ["", f"Seed: {card.seed}. Runtime: mixed precision {runtime.mixed_precision}, XLA {runtime.xla}, "

@@ -30,7 +30,7 @@ from typing import Any, TextIO
 
 from headstart.api import names
 from headstart.api.progress import ProgressSnapshot
-from headstart.api.status import ModelStatus
+from headstart.api.status import Candidate, ModelStatus
 from headstart.api.status import StageResult as StageStatus
 from headstart.api.uris import redact
 
@@ -54,7 +54,8 @@ def stage_status(result: StageResult) -> StageStatus:
     best = result.best_val_accuracy
     return StageStatus(name=result.name, epochs_completed=result.epochs_completed,
                        duration_seconds=round(result.duration_seconds, 3), stopped_early=result.stopped_early,
-                       best_val_accuracy=best if best is not None and math.isfinite(best) else None)
+                       best_val_accuracy=best if best is not None and math.isfinite(best) else None,
+                       candidates=[Candidate(**c) for c in result.candidates] or None)
 
 
 def model_status(result: TrainResult) -> ModelStatus:

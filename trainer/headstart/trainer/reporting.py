@@ -69,6 +69,8 @@ class StageResult:
     stopped_early: bool = False
     feature_cache: bool = False
     history: dict[str, list[float]] = field(default_factory=dict)
+    candidates: list[dict] = field(default_factory=list)
+    """A sweeping stage's candidates (sweep.Outcome.to_dict), in the order they trained."""
 
     def to_dict(self) -> dict:
         return asdict(self)

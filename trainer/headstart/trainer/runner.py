@@ -114,7 +114,10 @@ class Run:
         for stage in self.spec.stages:
             stages.check_stage(stage, base.model)
         data = data_mod.load(self.spec.dataset, base.image_size, self.spec.seed, workdir)
-        model = assemble(base, self.spec.head, len(data.class_names), name=self.job.name.replace("-", "_"))
+        swept = tuple(d for stage in self.spec.stages if stage.sweep is not None and stage.sweep.dropouts
+                      for d in stage.sweep.dropouts)
+        model = assemble(base, self.spec.head, len(data.class_names), name=self.job.name.replace("-", "_"),
+                         swept_dropouts=swept)
         augment = data_mod.augmentation(self.spec.augmentation, self.spec.seed)
         checkpoints = Checkpoints(self.output, self.owner, self.digest)
         state = None if retrain else checkpoints.load(self.spec.output.overwrite, self.reporter.message)

@@ -9,6 +9,7 @@ epoch, checkpoints and reports; at the end of the stage the stage boundary is ch
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from . import features, stages
 from .base import Base
 from .checkpoints import Checkpoints, StageState, State
 from .head import Assembled
-from .reporting import Reporter, StagePlan, StageResult
+from .reporting import Progress, Reporter, StagePlan, StageResult
 from .runtime import Runtime
 
 
@@ -73,7 +74,10 @@ class StageTrainer:
         early_stopping = stages.early_stopping_callback(stage, current.early_stopping, best_weights)
         steps = self._steps_per_epoch()
         self.reporter.stage_started(plan, current.epochs_done, steps)
-        if current.epochs_done < stage.epochs and not current.stopped:
+        candidates: list[dict] = []
+        if stage.sweep is not None and not current.epochs_done:
+            candidates = self._sweep(plan, stage, trained, steps)
+        elif current.epochs_done < stage.epochs and not current.stopped:
             self._fit(plan, stage, trained, early_stopping, steps)
         elif early_stopping is not None and early_stopping.restore_best_weights and best_weights is not None:
             trained.set_weights(best_weights)  # stopped early just before a restart
@@ -82,7 +86,7 @@ class StageTrainer:
         result = StageResult(stage.name, plan.index, stage.epochs, current.epochs_done,
                              stages.history_best(current.history), current.duration_seconds,
                              stopped_early=current.epochs_done < stage.epochs, feature_cache=plan.feature_cache,
-                             history=current.history)
+                             history=current.history, candidates=candidates)
         checkpoints.save_stage_end(state, assembled.model, result)
         self.upload_logs()
         self.reporter.stage_ended(result)
@@ -110,6 +114,33 @@ class StageTrainer:
                 early_stopping.resume_weights = early_stopping.best_weights
         if current.epochs_done < stage.epochs and not current.stopped:
             self._fit_until(plan, trained, order, stage.epochs, steps, callbacks())
+
+    def _sweep(self, plan: StagePlan, stage: StageSpec, head: Any, steps: int | None) -> list[dict]:
+        """Train every candidate of the stage's sweep on the cached features; the best's weights stay in the
+        head and its history is the stage's. Returns the candidates (status.stages[].candidates)."""
+        from .sweep import Sweep
+
+        assert plan.feature_cache, "the API allows a sweep only where the feature cache applies"
+        current = self.prepared.state.current
+        assert current is not None
+        began = time.monotonic()
+        order = data_mod.EpochOrder(resume_epoch=0, resume_batches=0)
+
+        def fit(candidate: StageSpec, callbacks: list[Any]) -> Any:
+            train, validation = self._datasets(plan, order, steps)
+            return head.fit(train, validation_data=validation, epochs=candidate.epochs, verbose=0, shuffle=False,
+                            callbacks=callbacks)
+
+        def evaluate() -> dict[str, float]:
+            return head.evaluate(self._datasets(plan, order, steps)[1], verbose=0, return_dict=True)
+
+        sweep = Sweep(stage, plan.index, head, self.spec.head.dropout, fit, evaluate, self.reporter.message)
+        best = sweep.run()
+        current.history, current.epochs_done = best.history, best.epochs_completed
+        current.duration_seconds = time.monotonic() - began
+        last = {name: values[-1] for name, values in best.history.items() if values}
+        self.reporter.epoch_ended(Progress(plan.name, plan.index, best.epochs_completed, plan.epochs, last))
+        return [outcome.to_dict() for outcome in sweep.outcomes]
 
     def _fit_until(self, plan: StagePlan, trained: Any, order: data_mod.EpochOrder, epochs: int,
                    batches: int | None, callbacks: list[Any]) -> None:

@@ -6,7 +6,7 @@ import typer
 
 from .options import Target, check_output, cluster_command, output_option
 from .reporting import reported
-from .tables import FORMATS, picture_lines, print_jobs
+from .tables import FORMATS, picture_lines, print_jobs, sweep_lines
 
 
 @cluster_command
@@ -17,13 +17,14 @@ def get(
 ) -> None:
     """Show one FineTuneJob.
 
-    A table row (then where the model card's pictures are), or the whole object with -o json|yaml."""
+    A table row (then what each sweep chose and where the model card's pictures are), or the whole object
+    with -o json|yaml."""
     check_output(output, "get", FORMATS)
     with reported("get"):
         job = target.client().get(name)
         print_jobs([job], output, single=True)
-        if output in ("table", "wide") and (pictures := picture_lines(job)):
-            typer.echo("\n" + "\n".join(pictures))
+        if output in ("table", "wide") and (notes := sweep_lines(job) + picture_lines(job)):
+            typer.echo("\n" + "\n".join(notes))
 
 
 @cluster_command

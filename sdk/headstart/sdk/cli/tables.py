@@ -51,6 +51,18 @@ def picture_lines(job: Any) -> list[str]:
     return [f"{name}: {model.uri.rstrip('/')}/{name}" for name in model.pictures]
 
 
+def sweep_lines(job: Any) -> list[str]:
+    """What each sweeping stage chose (status.stages[].candidates)."""
+    lines = []
+    for stage in job.status.stages if job.status is not None else []:
+        chosen = next((c for c in stage.candidates or [] if c.chosen), None)
+        if chosen is not None:
+            value = "not finite" if chosen.value is None else f"{chosen.value:.4f}"
+            lines.append(f"sweep {stage.name}: learningRate {chosen.learning_rate:g}, dropout {chosen.dropout:g} "
+                         f"continued, the best of {len(stage.candidates)} ({chosen.monitor} {value})")
+    return lines
+
+
 def age(job: Any) -> str:
     """kubectl's AGE: 5s, 3m, 2h, 4d."""
     created = job.metadata.creation_timestamp
