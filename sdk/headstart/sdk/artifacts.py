@@ -111,6 +111,19 @@ def inside(root: Path, relative: str) -> Path:
 
 
 def parse_manifest(raw: bytes, manifest_sha256: str | None, source: str) -> dict:
+    """The model's manifest, read from its raw bytes and checked.
+
+    Args:
+        raw: The manifest file's bytes.
+        manifest_sha256: The sha256 the job reported for the manifest (None: not checked).
+        source: Where the manifest came from, for the error messages.
+
+    Returns:
+        The parsed manifest (its ``artifacts`` a mapping).
+
+    Raises:
+        ArtifactError: Its sha256 is not ``manifest_sha256``, or it is not JSON with an ``artifacts`` mapping.
+    """
     if manifest_sha256 is not None and hashlib.sha256(raw).hexdigest() != manifest_sha256:
         raise ArtifactError(f"{source}: {MANIFEST} is not the one the job reported (sha256 differs); "
                             "the output was overwritten or changed")
@@ -136,6 +149,16 @@ def verify(folder: Path) -> list[str]:
 
 
 def check_destination(dest: Path, overwrite: bool) -> None:
+    """Refuse a destination the model cannot be fetched into.
+
+    Args:
+        dest: The folder the model is to go to.
+        overwrite: Whether a folder that is not empty may be replaced.
+
+    Raises:
+        ArtifactError: ``dest`` exists and is not a folder, or is a folder that is not empty and ``overwrite``
+            is false.
+    """
     if dest.exists() and not dest.is_dir():
         raise ArtifactError(f"{dest} exists and is not a folder")
     if dest.is_dir() and any(dest.iterdir()) and not overwrite:

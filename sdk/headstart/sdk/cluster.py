@@ -44,6 +44,7 @@ class ClusterBackend:
 
     @property
     def namespace(self) -> str:
+        """The namespace of the connection: a job without one goes to it."""
         return self.connection.namespace
 
     def _what(self, name: str, namespace: str | None = None) -> str:
@@ -61,6 +62,18 @@ class ClusterBackend:
     # -- jobs ------------------------------------------------------------------------------------------
 
     def submit(self, job: FineTuneJob) -> str:
+        """Create the FineTuneJob in the cluster.
+
+        Args:
+            job: The (checked) job; it goes to its own namespace, else the backend's.
+
+        Returns:
+            The job's name.
+
+        Raises:
+            AlreadyExists: The name is taken in that namespace.
+            HeadstartError: Any other failure of the API call, translated from the kubernetes client's.
+        """
         namespace = job.metadata.namespace or self.namespace
         body = job.to_manifest()
         body["metadata"]["namespace"] = namespace
@@ -69,13 +82,44 @@ class ClusterBackend:
         return job.name
 
     def get_raw(self, name: str) -> dict:
+        """The FineTuneJob as the API server returns it (a dict).
+
+        Args:
+            name: The job's name, in the backend's namespace.
+
+        Returns:
+            The custom object, status included.
+
+        Raises:
+            NotFound: There is no such job.
+        """
         return self._call(self._what(name), self.custom.get_namespaced_custom_object,
                           GROUP, VERSION, self.namespace, PLURAL, name)
 
     def get(self, name: str) -> StoredJob:
+        """The FineTuneJob now, read into a StoredJob.
+
+        Args:
+            name: The job's name, in the backend's namespace.
+
+        Returns:
+            The job (an InvalidStoredJob when its stored spec no longer reads).
+
+        Raises:
+            NotFound: There is no such job.
+        """
         return job_from(self.get_raw(name))
 
     def list(self, selector: str | None = None, all_namespaces: bool = False) -> list[StoredJob]:
+        """The FineTuneJobs of the namespace, or of every namespace.
+
+        Args:
+            selector: A label selector the jobs must match (None: all).
+            all_namespaces: List the jobs of every namespace instead of the backend's.
+
+        Returns:
+            The jobs, as StoredJobs.
+        """
         kwargs = {"label_selector": selector} if selector else {}
         if all_namespaces:
             found = self._call("FineTuneJobs", self.custom.list_cluster_custom_object, GROUP, VERSION, PLURAL,
@@ -102,6 +146,15 @@ class ClusterBackend:
             time.sleep(0.2)
 
     def set_suspend(self, name: str, suspend: bool) -> None:
+        """Suspend or resume the job by patching its spec.runPolicy.suspend.
+
+        Args:
+            name: The job's name, in the backend's namespace.
+            suspend: True to suspend, False to resume.
+
+        Raises:
+            NotFound: There is no such job.
+        """
         patch = {"spec": {"runPolicy": {"suspend": suspend}}}
         self._call(self._what(name), self.custom.patch_namespaced_custom_object, GROUP, VERSION,
                    self.namespace, PLURAL, name, patch)
@@ -190,6 +243,23 @@ class ClusterBackend:
         return read_logs(self, name, tail)
 
     def fetch(self, name: str, dest: Any, overwrite: bool = False) -> Any:
+        """The job's model, verified, into ``dest``.
+
+        A pvc:// model is copied through a helper pod (headstart.sdk.pvc_fetch); any other URI is downloaded from
+        its storage (headstart.sdk.artifacts.fetch_uri).
+
+        Args:
+            name: The job's name, in the backend's namespace.
+            dest: The folder to put the model in.
+            overwrite: Whether a folder that is not empty may be replaced.
+
+        Returns:
+            The folder the model is in.
+
+        Raises:
+            NotFound: There is no such job, it has no model yet, or the model's manifest is missing.
+            ArtifactError: The destination is refused, or the model cannot be read or does not match its manifest.
+        """
         from pathlib import Path
 
         from headstart.api.uris import scheme_of

@@ -56,6 +56,17 @@ class LocalBackend:
     # -- jobs ------------------------------------------------------------------------------------------
 
     def submit(self, job: FineTuneJob) -> str:
+        """Record the job under the root and start the local trainer for it in the background.
+
+        Args:
+            job: The (checked) job; its model goes to ``ROOT/NAME/``.
+
+        Returns:
+            The job's name.
+
+        Raises:
+            AlreadyExists: A local job of that name already exists under the root.
+        """
         record = self._record(job.name)
         if (record / "job.yaml").exists():
             raise AlreadyExists(f"local job {job.name} already exists under {self.root} (delete it first)")
@@ -110,6 +121,15 @@ class LocalBackend:
         return job_from(doc)
 
     def list(self, selector: str | None = None, all_namespaces: bool = False) -> list[FineTuneJob]:
+        """The local jobs under the root, in the order of their names.
+
+        Args:
+            selector: Comma-separated ``key=value`` labels the jobs must all have (None: all jobs).
+            all_namespaces: Ignored: local jobs have the one namespace ``local``.
+
+        Returns:
+            The jobs, each with its status.
+        """
         wanted = dict(part.split("=", 1) for part in selector.split(",")) if selector else {}
         jobs = []
         for record in sorted((self.root / ".jobs").glob("*/job.yaml")):
@@ -119,6 +139,15 @@ class LocalBackend:
         return jobs
 
     def delete(self, name: str, wait: float = 0) -> None:  # gone at once: nothing to wait for
+        """Stop the job's trainer process, if it runs, and remove its record (its model stays).
+
+        Args:
+            name: The local job's name.
+            wait: Ignored: the job is gone when this returns.
+
+        Raises:
+            NotFound: There is no local job of that name.
+        """
         record = self._existing(name)
         self._stop(record)
         shutil.rmtree(record)
@@ -138,6 +167,17 @@ class LocalBackend:
             os.killpg(pid, signal.SIGKILL)
 
     def set_suspend(self, name: str, suspend: bool) -> None:
+        """Suspend the job (stop its process) or resume it (start it again, from its checkpoint).
+
+        A job that has ended is left as it is, and so is a resume of a job that is not suspended.
+
+        Args:
+            name: The local job's name.
+            suspend: True to suspend, False to resume.
+
+        Raises:
+            NotFound: There is no local job of that name.
+        """
         record = self._existing(name)
         phase = read_status(record).get("phase")
         if phase in TERMINAL_PHASES:
@@ -156,6 +196,22 @@ class LocalBackend:
 
     def wait(self, name: str, phases: set[str], timeout: float,
              callback: Callable[[FineTuneJob], None] | None = None) -> FineTuneJob:
+        """Poll the job until its phase is one of ``phases``.
+
+        Args:
+            name: The local job's name.
+            phases: The phases to wait for.
+            timeout: The most seconds to wait.
+            callback: Called with the job whenever its status differs from the previous poll's.
+
+        Returns:
+            The job, in one of ``phases``.
+
+        Raises:
+            NotFound: There is no local job of that name.
+            JobFailed: The job failed and Failed is not in ``phases``.
+            Timeout: ``timeout`` seconds passed first.
+        """
         deadline = time.monotonic() + timeout
         seen = None
         while True:
@@ -174,12 +230,37 @@ class LocalBackend:
             time.sleep(POLL_SECONDS)
 
     def events(self, name: str) -> list[JobEvent]:
+        """The job's events, as recorded in its events.jsonl, oldest first.
+
+        Args:
+            name: The local job's name.
+
+        Returns:
+            The events (none when nothing is recorded yet).
+
+        Raises:
+            NotFound: There is no local job of that name.
+        """
         record = self._existing(name)
         path = record / "events.jsonl"
         lines = path.read_text().splitlines() if path.exists() else []
         return [JobEvent(object=f"FineTuneJob/{name}", **json.loads(line)) for line in lines if line.strip()]
 
     def logs(self, name: str, follow: bool = False, timeout: float | None = None) -> Iterator[str]:
+        """The lines of the job's log.
+
+        Args:
+            name: The local job's name.
+            follow: Yield the lines as they are written, until the trainer process ends.
+            timeout: With ``follow``, the most seconds to follow (None: no limit).
+
+        Returns:
+            An iterator over the lines.
+
+        Raises:
+            NotFound: There is no local job of that name.
+            Timeout: While following, ``timeout`` seconds passed and the process still writes.
+        """
         record = self._existing(name)
         return self._follow(record, timeout) if follow else iter((record / "log").read_text().splitlines())
 
@@ -202,6 +283,20 @@ class LocalBackend:
                 time.sleep(POLL_SECONDS)
 
     def fetch(self, name: str, dest: Any, overwrite: bool = False) -> Path:
+        """The job's model, verified, into ``dest``.
+
+        Args:
+            name: The local job's name.
+            dest: The folder to put the model in.
+            overwrite: Whether a folder that is not empty may be replaced.
+
+        Returns:
+            The folder the model is in.
+
+        Raises:
+            NotFound: There is no local job of that name, it has no model yet, or its manifest is missing.
+            ArtifactError: The destination is refused, or the model does not match its manifest.
+        """
         from .artifacts import fetch_uri
 
         job = self.get(name)

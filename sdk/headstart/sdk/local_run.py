@@ -28,12 +28,26 @@ TRAINING_JOB = "local"
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file beside it, replaced into place.
+
+    Args:
+        path: The file to write.
+        data: What to write (anything json.dumps takes).
+    """
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(data, indent=1))
     tmp.replace(path)
 
 
 def read_status(record: Path) -> dict:
+    """The job's status as written in ``RECORD/status.json``.
+
+    Args:
+        record: The job's record folder.
+
+    Returns:
+        The status; empty when the file is missing or is not JSON.
+    """
     try:
         return json.loads((record / "status.json").read_text())
     except (OSError, ValueError):
@@ -41,6 +55,14 @@ def read_status(record: Path) -> dict:
 
 
 def add_event(record: Path, kind: str, reason: str, message: str) -> None:
+    """Append an event, stamped with the current time, to ``RECORD/events.jsonl``.
+
+    Args:
+        record: The job's record folder.
+        kind: The event's type (``Normal`` or ``Warning``).
+        reason: The event's reason.
+        message: The event's message.
+    """
     with open(record / "events.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps({"time": now(), "type": kind, "reason": reason, "message": message}) + "\n")
 
@@ -82,6 +104,15 @@ def apply_progress(record: Path, snapshot: ProgressSnapshot) -> None:
 
 
 def running(record: Path, resumed: str = "") -> Verdict:
+    """The Running verdict of a local run, with the start time already recorded (else now).
+
+    Args:
+        record: The job's record folder.
+        resumed: Appended to the message (a note that the run resumes from a checkpoint, or empty).
+
+    Returns:
+        The verdict.
+    """
     return Verdict(Phase.RUNNING, Reason.TRAINING, f"training in process {os.getpid()} on this machine{resumed}",
                    created=True, training_job=TRAINING_JOB, start_time=read_status(record).get("startTime") or now())
 
@@ -108,6 +139,15 @@ def reporter_for(record: Path) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the local job in ``RECORD`` and record its outcome (the entry point of ``python -m``).
+
+    Args:
+        argv: The arguments, one: the record folder (default: ``sys.argv[1:]``).
+
+    Returns:
+        The trainer's exit code, or 2 for a wrong number of arguments. A failure other than SIGTERM is
+        recorded in status.json as the Failed verdict for that code.
+    """
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         print("usage: python -m headstart.sdk.local_run RECORD", file=sys.stderr)

@@ -112,6 +112,24 @@ def _runs(backend: Any, job: FineTuneJob, raw: dict) -> Runs:
 
 
 def fetch_from_claim(backend: Any, job: FineTuneJob, dest: Path, overwrite: bool) -> Path:
+    """The job's model, copied from its PersistentVolumeClaim through a helper pod, verified, into ``dest``.
+
+    The helper pod is deleted once the copy is done or has failed.
+
+    Args:
+        backend: The cluster backend (its API clients and namespace).
+        job: The job; its status.model must be set, with a pvc:// URI.
+        dest: The folder to put the model in.
+        overwrite: Whether a folder that is not empty may be replaced.
+
+    Returns:
+        The folder the model is in.
+
+    Raises:
+        ArtifactError: The image to run cannot be told, the helper pod cannot start or ends first, reading the
+            claim fails, or the copy is damaged or does not match the manifest.
+        Timeout: The helper pod did not start in time, or the copy took too long.
+    """
     assert job.status is not None and job.status.model is not None
     raw = backend.get_raw(job.name)
     claim, path = pvc_claim(job.status.model.uri) or ("", "")
