@@ -89,6 +89,11 @@ def schema_of(model: type) -> dict[str, Any]:
 
 
 def openapi_schema() -> dict[str, Any]:
+    """The CRD's openAPIV3Schema: the spec's and status's structural schemas, with the rules that need metadata.
+
+    Returns:
+        The schema of a whole FineTuneJob object.
+    """
     spec = schema_of(FineTuneJobSpec)
     status = schema_of(FineTuneJobStatus)
     return {
@@ -137,5 +142,10 @@ def crd() -> dict[str, Any]:
 
 
 def crd_yaml() -> str:
+    """The CustomResourceDefinition as YAML, under a header saying it is generated (what `headstart crd` prints).
+
+    Returns:
+        The YAML text.
+    """
     header = "# Generated from headstart.api by `headstart crd`; do not edit by hand.\n"
     return header + yaml.safe_dump(crd(), sort_keys=False, width=100, allow_unicode=True)

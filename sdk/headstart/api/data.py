@@ -155,6 +155,7 @@ class DatasetSpec(ApiModel):
 
     @property
     def train_split(self) -> SplitValue:
+        """The split that trains: splits.train when given, else ``"train"``."""
         return self.splits.train if self.splits.train is not None else "train"
 
 
@@ -175,4 +176,5 @@ class AugmentationSpec(ApiModel):
 
     @property
     def enabled(self) -> bool:
+        """Whether any augmentation is asked for (a flip, or a rotation, zoom or contrast above 0)."""
         return self.flip != "none" or self.rotation > 0 or self.zoom > 0 or self.contrast > 0

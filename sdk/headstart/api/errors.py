@@ -49,12 +49,25 @@ class Problem:
     severity: Literal["error", "warning"] = "error"
 
     def render(self) -> str:
+        """The problem in one line: ``warning: `` for a warning, then ``path: `` when it has a path, then the message.
+
+        Returns:
+            The line.
+        """
         where = f"{self.path}: " if self.path else ""
         mark = "warning: " if self.severity == "warning" else ""
         return f"{mark}{where}{self.message}"
 
 
 def format_path(parts: tuple[Any, ...] | list[Any]) -> str:
+    """A field path as it is written in messages: ``spec.stages[0].epochs``.
+
+    Args:
+        parts: A location, as in pydantic's errors: names, and ints for list indexes (empty names skipped).
+
+    Returns:
+        The dotted path, with each index in brackets.
+    """
     out = ""
     for part in parts:
         if isinstance(part, int):

@@ -35,9 +35,15 @@ class Document:
 
     @property
     def ok(self) -> bool:
+        """Whether the document is a FineTuneJob with no error (warnings allowed)."""
         return self.job is not None and not any(p.severity == "error" for p in self.problems)
 
     def lines(self) -> list[str]:
+        """One line per problem of the document (errors and warnings alike).
+
+        Returns:
+            The lines, each ``source[index]: `` then the problem rendered.
+        """
         return [f"{self.source}[{self.index}]: {p.render()}" for p in self.problems]
 
 

@@ -49,6 +49,11 @@ class Owner:
         return cls(name) if isinstance(name, str) else None
 
     def to_dict(self) -> dict[str, str]:
+        """The owner as a mapping of its namespace, name and uid, each only when it is set.
+
+        Returns:
+            The mapping.
+        """
         return {k: v for k, v in (("namespace", self.namespace), ("name", self.name), ("uid", self.uid)) if v}
 
     def same_job(self, other: Owner) -> bool:

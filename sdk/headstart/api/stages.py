@@ -25,6 +25,18 @@ class TrainBase:
 
     @classmethod
     def parse(cls, value: str) -> TrainBase:
+        """Parse a trainBase value (``none``, ``all``, ``top:N`` or ``from:LAYER``).
+
+        Args:
+            value: The value, already checked against TRAIN_BASE_PATTERN (anything but none, all or top:N is read as
+                from:LAYER).
+
+        Returns:
+            The parsed form.
+
+        Raises:
+            ValueError: A ``top:`` value whose N is not an integer.
+        """
         if value in ("none", "all"):
             return cls(mode=value)  # type: ignore[arg-type]
         kind, _, arg = value.partition(":")
@@ -34,6 +46,7 @@ class TrainBase:
 
     @property
     def frozen(self) -> bool:
+        """Whether the base trains not at all (trainBase ``none``)."""
         return self.mode == "none"
 
 
@@ -245,4 +258,5 @@ class StageSpec(ApiModel):
 
     @property
     def trainable(self) -> TrainBase:
+        """The stage's trainBase, parsed."""
         return TrainBase.parse(self.train_base)

@@ -25,6 +25,14 @@ class StorageError(OSError):
 
 
 def url(uri: str) -> str:
+    """The fsspec URL of a spec URI (see headstart.api.uris.to_fsspec_url).
+
+    Args:
+        uri: A spec URI.
+
+    Returns:
+        The URL.
+    """
     return to_fsspec_url(uri)
 
 
@@ -51,25 +59,81 @@ def fs_path(uri: str) -> tuple[Any, str]:
 
 
 def join(uri: str, *parts: str) -> str:
+    """A URI with path parts appended, one ``/`` between each (empty parts skipped).
+
+    Args:
+        uri: The base URI (a trailing ``/`` is dropped).
+        *parts: The parts to append (their leading and trailing ``/`` dropped).
+
+    Returns:
+        The joined URI.
+    """
     return "/".join([uri.rstrip("/"), *[p.strip("/") for p in parts if p]])
 
 
 def is_local(uri: str) -> bool:
+    """Whether the URI opens on a local file system (a path, file://, a pvc:// mount).
+
+    Args:
+        uri: A spec URI.
+
+    Returns:
+        True when its fsspec file system's protocol is ``file``.
+
+    Raises:
+        StorageError: No file system opens the URI.
+    """
     fs, _ = fs_path(uri)
     return "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
 
 
 def exists(uri: str) -> bool:
+    """Whether a file or folder exists at the URI.
+
+    Args:
+        uri: A spec URI.
+
+    Returns:
+        True when it exists.
+
+    Raises:
+        StorageError: No file system opens the URI.
+    """
     fs, path = fs_path(uri)
     return fs.exists(path)
 
 
 def read_bytes(uri: str) -> bytes:
+    """The contents of the file at the URI.
+
+    Args:
+        uri: A spec URI.
+
+    Returns:
+        The bytes.
+
+    Raises:
+        StorageError: No file system opens the URI.
+        OSError: The file cannot be read (FileNotFoundError when it is missing).
+    """
     fs, path = fs_path(uri)
     return fs.cat_file(path)
 
 
 def read_text(uri: str) -> str:
+    """The contents of the file at the URI, as UTF-8 text.
+
+    Args:
+        uri: A spec URI.
+
+    Returns:
+        The text.
+
+    Raises:
+        StorageError: No file system opens the URI.
+        OSError: The file cannot be read.
+        UnicodeDecodeError: It is not UTF-8.
+    """
     return read_bytes(uri).decode("utf-8")
 
 
@@ -181,6 +245,14 @@ def list_files(uri: str) -> list[str]:
 
 
 def sha256_file(local: str) -> str:
+    """The sha256 of a local file, read in chunks of 1 MiB.
+
+    Args:
+        local: The file's local path.
+
+    Returns:
+        The hex digest.
+    """
     h = hashlib.sha256()
     with open(local, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

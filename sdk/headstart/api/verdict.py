@@ -46,6 +46,14 @@ class Verdict:
         object.__setattr__(self, "message", redact_text(self.message))
 
     def with_refusal(self, text: str | None) -> Verdict:
+        """A copy of the verdict with refused_change set to ``text``.
+
+        Args:
+            text: Why a spec change was refused (None: none was).
+
+        Returns:
+            The new verdict.
+        """
         return replace(self, refused_change=text)
 
 

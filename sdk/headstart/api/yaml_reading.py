@@ -19,6 +19,18 @@ class ManifestLoader(yaml.SafeLoader):
     """PyYAML's safe loader, with kubectl's two differences: timestamps stay strings, duplicate keys fail."""
 
     def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        """Construct a mapping as SafeLoader does, after refusing a key given twice (merge keys are not checked).
+
+        Args:
+            node: The YAML node.
+            deep: Construct the values' objects at once (as SafeLoader's argument).
+
+        Returns:
+            The mapping.
+
+        Raises:
+            DuplicateKeyError: A key appears twice; the message names the line of the first.
+        """
         if isinstance(node, yaml.MappingNode):
             first_line: dict[Any, int] = {}
             for key_node, _value in node.value:
