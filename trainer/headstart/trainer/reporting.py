@@ -73,10 +73,19 @@ class StageResult:
     """A sweeping stage's candidates (sweep.Outcome.to_dict), in the order they trained."""
 
     def to_dict(self) -> dict:
+        """The result as a plain dict (dataclasses.asdict): what checkpoints and metrics.json record."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> StageResult:
+        """A result from the dict :meth:`to_dict` made.
+
+        Args:
+            data: The fields, by name.
+
+        Returns:
+            The result.
+        """
         return cls(**data)
 
 
@@ -186,6 +195,7 @@ class LineReporter(Reporter):
         print(redact_text(text), file=self.stream, flush=True)
 
     def started(self, plan: RunPlan) -> None:
+        """Say the job, its classes, examples per split and output; then skipped files and where it resumes."""
         counts = ", ".join(f"{k} {v}" for k, v in plan.examples.items() if v is not None)
         self._say(f"job {plan.job_name}: {len(plan.class_names)} classes, {counts} -> {plan.output_uri}")
         if plan.skipped_files:
@@ -194,24 +204,29 @@ class LineReporter(Reporter):
             self._say(f"resuming stage {plan.resume[0] + 1} after epoch {plan.resume[1]}")
 
     def stage_started(self, stage: StagePlan, initial_epoch: int, steps: int | None) -> None:
+        """Say the stage, its epochs and trainBase, and whether it trains on cached features."""
         how = " (on cached features)" if stage.feature_cache else ""
         self._say(f"stage {stage.index + 1} {stage.name}: {stage.epochs} epochs, trainBase "
                   f"{stage.train_base}{how}")
 
     def epoch_ended(self, progress: Progress) -> None:
+        """Say the stage, the epoch of its epochs and the epoch's metrics."""
         self._say(f"stage {progress.stage_index + 1} {progress.stage} epoch {progress.epoch}/"
                   f"{progress.epochs} {_fmt_metrics(progress.metrics)}")
 
     def stage_ended(self, result: StageResult) -> None:
+        """Say the stage's epochs completed, whether it stopped early, its best val_accuracy and its duration."""
         best = "-" if result.best_val_accuracy is None else f"{result.best_val_accuracy:.4f}"
         early = " (stopped early)" if result.stopped_early else ""
         self._say(f"stage {result.index + 1} {result.name} done: {result.epochs_completed} epochs{early}, "
                   f"best val_accuracy {best}, {result.duration_seconds:.1f}s")
 
     def message(self, text: str) -> None:
+        """Print the message as it is (credentials of URIs redacted, as on every line)."""
         self._say(text)
 
     def completed(self, result: TrainResult) -> None:
+        """Say the final metrics and the model's URI and sha256 (and first, when nothing trained, that it was there)."""
         if result.already_complete:
             self._say(f"already complete: {result.output_uri} holds this job's model (remove it, or set "
                       "spec.output.overwrite, to train again)")
@@ -219,6 +234,7 @@ class LineReporter(Reporter):
                   f"sha256 {result.model.sha256}")
 
     def failed(self, reason: str) -> None:
+        """Say ``failed:`` and the reason."""
         self._say(f"failed: {reason}")
 
 
@@ -243,25 +259,33 @@ class Fanout(Reporter):
                           file=self.stream or sys.stderr, flush=True)
 
     def started(self, plan: RunPlan) -> None:
+        """Pass ``started`` on to each reporter."""
         self._each("started", plan)
 
     def stage_started(self, stage: StagePlan, initial_epoch: int, steps: int | None) -> None:
+        """Pass ``stage_started`` on to each reporter."""
         self._each("stage_started", stage, initial_epoch, steps)
 
     def batch_ended(self, stage: StagePlan, batch: int, steps: int | None) -> None:
+        """Pass ``batch_ended`` on to each reporter."""
         self._each("batch_ended", stage, batch, steps)
 
     def epoch_ended(self, progress: Progress) -> None:
+        """Pass ``epoch_ended`` on to each reporter."""
         self._each("epoch_ended", progress)
 
     def stage_ended(self, result: StageResult) -> None:
+        """Pass ``stage_ended`` on to each reporter."""
         self._each("stage_ended", result)
 
     def message(self, text: str) -> None:
+        """Pass ``message`` on to each reporter."""
         self._each("message", text)
 
     def completed(self, result: TrainResult) -> None:
+        """Pass ``completed`` on to each reporter."""
         self._each("completed", result)
 
     def failed(self, reason: str) -> None:
+        """Pass ``failed`` on to each reporter."""
         self._each("failed", reason)

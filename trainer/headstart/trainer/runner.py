@@ -41,6 +41,19 @@ def run_job(job: FineTuneJob, output: str | None = None, reporter: Reporter | No
     ``resolve_from_job`` maps a job name to its output URI (for baseModel.fromJob). Raises a
     TrainerError subclass, with a one-line message, for anything wrong with the spec, data or storage.
     The reporter's exceptions do not stop the training (see reporting.Fanout).
+
+    Args:
+        job: The FineTuneJob to train.
+        output: Where to write the model (default: spec.output.uri).
+        reporter: What receives the run's progress (default: a Reporter that does nothing).
+        resolve_from_job: Maps a job name to its output URI (for baseModel.fromJob).
+
+    Returns:
+        The result: the stages, the final metrics and the model written.
+
+    Raises:
+        TrainerError: Anything wrong with the spec, the data or storage (a subclass, one-line message); the
+            reporter's ``failed`` gets the message first.
     """
     guarded = Fanout(reporter or Reporter())
     try:
@@ -71,6 +84,19 @@ class Run:
         return found.sha256 if found is not None else None  # missing: build_base says so
 
     def run(self) -> TrainResult:
+        """The whole run: check the output location, then prepare, train and publish (or end at once when done).
+
+        A complete model of this job and spec already at the output, without spec.output.overwrite, is not trained
+        again: the result says so (``already_complete``).
+
+        Returns:
+            The result, also passed to the reporter's ``completed``.
+
+        Raises:
+            OutputError: The output cannot be written (OutputUnwritableError when it never will be), or holds
+                another job's complete model and overwriting is not allowed (OutputConflictError).
+            TrainerError: Anything else wrong with the spec, the base model, the data or storage.
+        """
         started = time.monotonic()
         outputs.probe_writable(self.output)  # before any data is read: a location it may not write fails now
         found = outputs.check_location(self.output, self.owner, self.spec.output.overwrite)
@@ -137,6 +163,11 @@ class Run:
         return Prepared(base, data, model, augment, checkpoints, state, plans, resume_at)
 
     def train(self, trainer: StageTrainer) -> None:
+        """Train each stage in order, skipping those the checkpoint state says are done.
+
+        Args:
+            trainer: The stage trainer, holding the prepared run.
+        """
         state = trainer.prepared.state
         for plan, stage in zip(trainer.prepared.plans, self.spec.stages):
             if plan.index >= len(state.stages):  # not completed before a restart
