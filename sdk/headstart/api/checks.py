@@ -73,7 +73,15 @@ def check_document(doc: Any, target: Target = "cluster") -> tuple[FineTuneJob | 
     """Validate one parsed YAML/JSON document as the API server reads it: every value of the JSON type its
     field has (strict: no string read as a number, no true read as 1), then the models' rules. ``target``
     "local" takes what `headstart run` takes too (a local output). Returns the job (None if invalid) and
-    all problems."""
+    all problems.
+
+    Args:
+        doc: One parsed document (a mapping, as from ``yaml.safe_load``).
+        target: "cluster" (as the API server checks it) or "local" (a local output path too).
+
+    Returns:
+        The job (None when a problem is an error) and the problems: the errors, else the job's warnings.
+    """
     if not isinstance(doc, dict):
         return None, [Problem("", f"a manifest must be a mapping (got {type(doc).__name__})")]
     head: list[Problem] = []
@@ -95,7 +103,15 @@ def check_document(doc: Any, target: Target = "cluster") -> tuple[FineTuneJob | 
 
 
 def warnings_for(job: FineTuneJob) -> list[Problem]:
-    """Things that are valid but probably not meant."""
+    """Things that are valid but probably not meant.
+
+    Args:
+        job: A valid job.
+
+    Returns:
+        Warning problems: a fine-tuning stage whose learning rate is not lower than a frozen stage's before
+        it, and a frozen stage on a base application with weights 'none'.
+    """
     out: list[Problem] = []
     spec = job.spec
     frozen_lr: float | None = None

@@ -70,7 +70,20 @@ def other_kind(doc: Any) -> str | None:
 def parse_text(text: str, source: str, other_kinds: Literal["check", "skip"] = "check",
                target: Target = "cluster") -> list[Document]:
     """Parse and check every non-empty document of a YAML/JSON text, for ``target`` (check_document).
-    ``other_kinds="skip"`` leaves documents of other kinds unchecked (``Document.skipped``)."""
+    ``other_kinds="skip"`` leaves documents of other kinds unchecked (``Document.skipped``).
+
+    Args:
+        text: The file's text.
+        source: What to call the file in the problems' lines.
+        other_kinds: "check" every document as a FineTuneJob, or "skip" those plainly of another kind.
+        target: "cluster" or "local", as for check_document.
+
+    Returns:
+        One Document per non-empty document, in order.
+
+    Raises:
+        ManifestError: The text is malformed YAML, or holds no document.
+    """
     try:
         raw: list[Any] = load_all(text)
     except yaml.YAMLError as exc:
@@ -92,7 +105,17 @@ def parse_text(text: str, source: str, other_kinds: Literal["check", "skip"] = "
 
 def read_source(path: str) -> str:
     """The text of a file, or of standard input for '-'; ManifestError when it cannot be read or is not
-    UTF-8."""
+    UTF-8.
+
+    Args:
+        path: The file's path, or '-' for standard input.
+
+    Returns:
+        The text.
+
+    Raises:
+        ManifestError: The path is a directory or missing, cannot be read, or is not UTF-8.
+    """
     source = "<stdin>" if path == "-" else path
     try:
         if path == "-":
@@ -130,7 +153,19 @@ def expand_paths(paths: list[str], recursive: bool = False) -> list[str]:
 def load_job(path: str, target: Target = "local") -> FineTuneJob:
     """Exactly one valid FineTuneJob from a file, or ManifestError naming every problem. The trainer's
     reader: ``target`` "local" (`headstart run` may write to a local path; in a pod the spec came through
-    the API server, which checked it as a cluster's)."""
+    the API server, which checked it as a cluster's).
+
+    Args:
+        path: The manifest's path, or '-' for standard input.
+        target: "local" or "cluster", as for check_document.
+
+    Returns:
+        The job.
+
+    Raises:
+        ManifestError: The file cannot be read or parsed, a document has an error, or it does not hold
+            exactly one document.
+    """
     source = "<stdin>" if path == "-" else path
     docs = parse_text(read_source(path), source, target=target)
     errors = [line for d in docs if not d.ok for line in d.lines()]

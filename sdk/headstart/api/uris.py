@@ -32,7 +32,20 @@ def scheme_of(uri: str) -> str:
 
 
 def check_uri(uri: str, *, writable: bool = False) -> str:
-    """Return ``uri`` if it is usable, else raise UriError with a one-line reason."""
+    """Return ``uri`` if it is usable, else raise UriError with a one-line reason.
+
+    Args:
+        uri: A spec URI or a local path.
+        writable: Whether it is to be written (then http and https are refused).
+
+    Returns:
+        ``uri``, unchanged.
+
+    Raises:
+        UriError: It is empty, has white space around it, is neither a URI nor a path, has an unsupported
+            scheme, or lacks what its scheme needs (a bucket or host, a claim and a path inside it, an
+            absolute file path).
+    """
     if not uri or not uri.strip():
         raise UriError("must not be empty")
     if uri != uri.strip():
