@@ -17,6 +17,8 @@ from headstart.api.uris import redact_text
 
 @dataclass(frozen=True)
 class StagePlan:
+    """One stage as planned: in RunPlan.stages, and what ``stage_started`` and ``batch_ended`` get."""
+
     name: str
     index: int
     epochs: int
@@ -104,6 +106,8 @@ class ModelInfo:
 
 @dataclass
 class TrainResult:
+    """What a run did: its stages, final metrics and model (``completed`` gets it, run_job returns it)."""
+
     job_name: str
     output_uri: str
     stages: list[StageResult]
