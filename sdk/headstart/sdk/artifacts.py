@@ -4,7 +4,7 @@ so a partial download never leaves a complete-looking model behind.
 
 Storage URIs (file://, s3://, gs://, local paths) go through the fsspec code the trainer writes them with
 (headstart.api.storage, no TensorFlow); a pvc:// output arrives as a tar stream from a helper pod
-(see cluster_fetch), unpacked here with every member checked: no absolute paths, no '..', no links.
+(see pvc_fetch), unpacked here with every member checked: no absolute paths, no '..', no links.
 """
 
 from __future__ import annotations
