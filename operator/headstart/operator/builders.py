@@ -172,15 +172,47 @@ def build_job(body: dict[str, Any], job: FineTuneJob, config: TrainerConfig,
     """The batch/v1 Job that runs the trainer for FineTuneJob ``body`` (``job`` is its parsed form).
 
     ``from_jobs`` maps baseModel.fromJob to that job's model URI (passed as ``--from-job NAME=URI``)."""
-    from_jobs = from_jobs or {}
     name = body["metadata"]["name"]
     spec = job.spec
     digest = spec_hash(body["spec"])
     extra_labels = {}
     if spec.scheduling.queue_name:
         extra_labels[names.LABEL_KUEUE_QUEUE] = spec.scheduling.queue_name
+    policy = spec.run_policy
+    job_spec: dict[str, Any] = {
+        "suspend": created_suspended(job),
+        "backoffLimit": policy.backoff_limit,
+        "completions": 1,
+        "parallelism": 1,
+        "podFailurePolicy": {"rules": [
+            {"action": "FailJob", "onExitCodes": {"containerName": names.CONTAINER_NAME, "operator": "In",
+                                                  "values": list(PERMANENT_EXIT_CODES)}},
+            # evicted or preempted pods do not count against backoffLimit
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+        ]},
+        "template": {
+            "metadata": {"labels": names.child_labels(name),
+                         "annotations": {names.ANNOTATION_SPEC_HASH: digest,
+                                         names.ANNOTATION_SPEC: rendered_job(body)}},
+            "spec": _pod_spec(body, job, config, from_jobs or {}),
+        },
+    }
+    if policy.active_deadline_seconds is not None:
+        job_spec["activeDeadlineSeconds"] = policy.active_deadline_seconds
+    if policy.ttl_seconds_after_finished is not None:
+        job_spec["ttlSecondsAfterFinished"] = policy.ttl_seconds_after_finished
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": _meta(body, names.job_name_for(name), extra_labels,
+                              {names.ANNOTATION_SPEC_HASH: digest}),
+            "spec": job_spec}
+
+
+def _pod_spec(body: dict[str, Any], job: FineTuneJob, config: TrainerConfig,
+              from_jobs: dict[str, str]) -> dict[str, Any]:
+    """The training pod's spec: the trainer container, its volumes, its security and its scheduling."""
+    spec = job.spec
     volumes, mounts, env = _volumes(job, config, from_jobs, body["metadata"]["namespace"])
-    env += [{"name": names.ENV_JOB_NAME, "value": name},
+    env += [{"name": names.ENV_JOB_NAME, "value": body["metadata"]["name"]},
             {"name": names.ENV_JOB_NAMESPACE, "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}]
     user_env, env_from = _user_env(job)
     pod_sc, container_sc = pod_security(config)
@@ -219,30 +251,4 @@ def build_job(body: dict[str, Any], job: FineTuneJob, config: TrainerConfig,
         pod_spec["tolerations"] = [t.to_wire(exclude_unset=False) for t in sched.tolerations]
     if sched.priority_class_name:
         pod_spec["priorityClassName"] = sched.priority_class_name
-    policy = spec.run_policy
-    job_spec: dict[str, Any] = {
-        "suspend": created_suspended(job),
-        "backoffLimit": policy.backoff_limit,
-        "completions": 1,
-        "parallelism": 1,
-        "podFailurePolicy": {"rules": [
-            {"action": "FailJob", "onExitCodes": {"containerName": names.CONTAINER_NAME, "operator": "In",
-                                                  "values": list(PERMANENT_EXIT_CODES)}},
-            # evicted or preempted pods do not count against backoffLimit
-            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
-        ]},
-        "template": {
-            "metadata": {"labels": names.child_labels(name),
-                         "annotations": {names.ANNOTATION_SPEC_HASH: digest,
-                                         names.ANNOTATION_SPEC: rendered_job(body)}},
-            "spec": pod_spec,
-        },
-    }
-    if policy.active_deadline_seconds is not None:
-        job_spec["activeDeadlineSeconds"] = policy.active_deadline_seconds
-    if policy.ttl_seconds_after_finished is not None:
-        job_spec["ttlSecondsAfterFinished"] = policy.ttl_seconds_after_finished
-    return {"apiVersion": "batch/v1", "kind": "Job",
-            "metadata": _meta(body, names.job_name_for(name), extra_labels,
-                              {names.ANNOTATION_SPEC_HASH: digest}),
-            "spec": job_spec}
+    return pod_spec

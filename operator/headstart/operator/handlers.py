@@ -140,7 +140,18 @@ def build_registry(reconciler: Reconciler, serve: Callable[[], Awaitable[None]] 
     """Every handler, for ``reconciler``; ``serve``/``unserve`` start and stop the progress endpoint; every
     job is reconciled again each ``resync_seconds``, whatever happened."""
     registry = kopf.OperatorRegistry()
-    handler_opts = {"registry": registry, "retries": HANDLER_RETRIES, "backoff": HANDLER_BACKOFF}
+    _register_lifecycle(registry, reconciler, serve, unserve)
+    _register_indexes(registry)
+    _register_finetunejobs(registry, reconciler, resync_seconds)
+    _register_children(registry, reconciler)
+    queueing.register(registry, reconciler, _indexes)  # Kueue's Workloads and LocalQueues
+    return registry
+
+
+def _register_lifecycle(registry: kopf.OperatorRegistry, reconciler: Reconciler,
+                        serve: Callable[[], Awaitable[None]] | None,
+                        unserve: Callable[[], Awaitable[None]] | None) -> None:
+    """Login, and the progress endpoint's start and stop with the operator."""
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -158,9 +169,11 @@ def build_registry(reconciler: Reconciler, serve: Callable[[], Awaitable[None]] 
         if unserve is not None:
             await unserve()
 
-    # -- indexes: in-memory views kept current by kopf's watches --------------------------------------------
 
-    # Handlers receive each index as the keyword argument named by its id.
+def _register_indexes(registry: kopf.OperatorRegistry) -> None:
+    """In-memory views kept current by kopf's watches; handlers receive each as the keyword argument named
+    by its id."""
+
     @kopf.index(*FTJ, id="ftj_index", registry=registry)
     def ftj_index(namespace: str, name: str, body: Any, **_: Any) -> dict:
         return {(namespace, names.label_value(name)): _minimal(body)}
@@ -184,7 +197,10 @@ def build_registry(reconciler: Reconciler, serve: Callable[[], Awaitable[None]] 
     def node_index(name: str, status: Any, **_: Any) -> dict:
         return {name: _node_readiness(status)}
 
-    # -- FineTuneJobs -----------------------------------------------------------------------------------------
+
+def _register_finetunejobs(registry: kopf.OperatorRegistry, reconciler: Reconciler, resync_seconds: float) -> None:
+    """A FineTuneJob's creation, spec change, resume and periodic resync; its other events."""
+    handler_opts = {"registry": registry, "retries": HANDLER_RETRIES, "backoff": HANDLER_BACKOFF}
 
     @kopf.on.resume(*FTJ, **handler_opts)
     @kopf.on.create(*FTJ, **handler_opts)
@@ -215,7 +231,10 @@ def build_registry(reconciler: Reconciler, serve: Callable[[], Awaitable[None]] 
             reconciler.metrics.error(exc.__class__.__name__)
             log.warning("could not reconcile the jobs waiting for %s/%s (the resync will): %s", namespace, name, exc)
 
-    # -- children ------------------------------------------------------------------------------------------------
+
+def _register_children(registry: kopf.OperatorRegistry, reconciler: Reconciler) -> None:
+    """The training Jobs, their pods, the nodes they run on and the Job controller's FailedCreate events: each
+    change refreshes the status of the FineTuneJob concerned."""
 
     async def child_changed(namespace: str, labels: Any, kwargs: dict[str, Any]) -> None:
         label = (labels or {}).get(names.LABEL_FINETUNEJOB)
@@ -257,6 +276,3 @@ def build_registry(reconciler: Reconciler, serve: Callable[[], Awaitable[None]] 
             return
         reconciler.failed_create[(namespace, job_name)] = body.get("message") or ""
         await child_changed(namespace, job_obj["metadata"].get("labels"), kwargs)
-
-    queueing.register(registry, reconciler, _indexes)  # Kueue's Workloads and LocalQueues
-    return registry

@@ -179,14 +179,41 @@ def _image_folder(spec: DatasetSpec, size: tuple[int, int], seed: int, workdir: 
     if len(classes) < 2:
         raise DatasetError(f"dataset.imageFolder {src.uri}: found {len(classes)} class folder(s) "
                            f"({', '.join(classes) or 'none'}); need one subfolder per class, at least two")
+    good, skipped = _readable_images(fs, root, classes, storage.is_local(src.uri), os.path.join(workdir, "images"))
+    val_frac = float(spec.splits.validation or 0.0)
+    test_frac = float(spec.splits.test or 0.0)
+    parts = _split_per_class(classes, good, val_frac, test_frac, seed)
+
+    def decode(path: Any, label: Any) -> tuple[Any, Any]:
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image.set_shape([None, None, 3])
+        return resize(image, size), label
+
+    splits, counts = {}, {}
+    for split in SPLITS:
+        if split != "train" and not (val_frac if split == "validation" else test_frac):
+            continue
+        pairs = parts[split]
+        ds = tf.data.Dataset.from_tensor_slices(
+            ([p for p, _ in pairs], np.array([y for _, y in pairs], dtype="int32")))
+        splits[split] = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        counts[split] = len(pairs)
+    card = DatasetCard(src.uri, "image folder", "-", {"validation": str(val_frac), "test": str(test_frac)})
+    return Data(classes, splits, counts, skipped, card)
+
+
+def _readable_images(fs: Any, root: str, classes: list[str], local: bool,
+                     staging: str) -> tuple[dict[str, list[str]], list[str]]:
+    """({class: its readable images' paths}, the files skipped): every file of each class folder (hidden ones
+    aside) decoded once, in threads; a remote folder's images are copied to ``staging`` on the way."""
+    import tensorflow as tf
+
     files: dict[str, list[str]] = {}
     for name in classes:
         found = sorted(p for p in fs.find(f"{root}/{name}") if not p.rsplit("/", 1)[-1].startswith("."))
         if not found:
             raise DatasetError(f"dataset.imageFolder: class folder {name!r} is empty")
         files[name] = found
-    local = storage.is_local(src.uri)
-    staging = os.path.join(workdir, "images")
 
     def check(item: tuple[int, str, str]) -> str | None:
         index, name, path = item
@@ -215,8 +242,15 @@ def _image_folder(spec: DatasetSpec, size: tuple[int, int], seed: int, workdir: 
         if not paths:
             raise DatasetError(f"dataset.imageFolder: class folder {name!r} has no readable image "
                                f"({len(files[name])} file(s) skipped)")
-    val_frac = float(spec.splits.validation or 0.0)
-    test_frac = float(spec.splits.test or 0.0)
+    return good, skipped
+
+
+def _split_per_class(classes: list[str], good: dict[str, list[str]], val_frac: float, test_frac: float,
+                     seed: int) -> dict[str, list[tuple[str, int]]]:
+    """{split: [(path, label)]}: each class's images shuffled with ``seed`` and cut into test, validation and
+    train by the fractions; the train split shuffled again across classes."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     parts: dict[str, list[tuple[str, int]]] = {s: [] for s in SPLITS}
     for label, name in enumerate(classes):
@@ -230,23 +264,7 @@ def _image_folder(spec: DatasetSpec, size: tuple[int, int], seed: int, workdir: 
         parts["train"] += [(p, label) for p in paths[n_test + n_val:]]
     order = rng.permutation(len(parts["train"]))
     parts["train"] = [parts["train"][i] for i in order]
-
-    def decode(path: Any, label: Any) -> tuple[Any, Any]:
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        image.set_shape([None, None, 3])
-        return resize(image, size), label
-
-    splits, counts = {}, {}
-    for split in SPLITS:
-        if split != "train" and not (val_frac if split == "validation" else test_frac):
-            continue
-        pairs = parts[split]
-        ds = tf.data.Dataset.from_tensor_slices(
-            ([p for p, _ in pairs], np.array([y for _, y in pairs], dtype="int32")))
-        splits[split] = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        counts[split] = len(pairs)
-    card = DatasetCard(src.uri, "image folder", "-", {"validation": str(val_frac), "test": str(test_frac)})
-    return Data(classes, splits, counts, skipped, card)
+    return parts
 
 
 def _portion(n: int, fraction: float) -> int:
