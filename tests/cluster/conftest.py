@@ -90,6 +90,21 @@ def reachable_operator(operator, node):
 
 
 @pytest.fixture
+def workspace(node, node_image, host_path_volume, api_client, namespace):
+    """A claim 'work' holding a small digits folder and a base model; the trainer image on the node."""
+    from story_support import bind_claim, chown_tree
+
+    from headstart import quickstart as qs
+
+    volume, folder = host_path_volume("1Gi")
+    qs.prepare_data(folder, qs.Sizes(source_copies=1, target_per_class=12))
+    qs.write_base(folder / "base.keras")
+    chown_tree(folder)
+    bind_claim(api_client, namespace, "work", volume)
+    return folder, node_image("trainer")
+
+
+@pytest.fixture
 def jobs(operator, api_client, namespace) -> Jobs:
     """FineTuneJobs in this test's namespace, with the operator running."""
     return Jobs(api_client, namespace)

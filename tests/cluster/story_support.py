@@ -66,3 +66,20 @@ def quickstart_jobs(image: str, epoch_scale: float, test_fraction: float) -> dic
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+TUNE_EPOCHS = 12
+STAGES = [
+    {"name": "head", "trainBase": "none", "epochs": 1, "optimizer": {"type": "Adam", "learningRate": 0.01}},
+    {"name": "tune", "trainBase": "all", "epochs": TUNE_EPOCHS, "optimizer": {"type": "Adam", "learningRate": 0.001}},
+]
+
+
+def job(name: str, image: str, **spec) -> dict:
+    doc = {"apiVersion": "headstart.dev/v1alpha1", "kind": "FineTuneJob", "metadata": {"name": name},
+           "spec": {"baseModel": {"uri": "pvc://work/base.keras"},
+                    "dataset": {"imageFolder": {"uri": "pvc://work/data/source"}, "splits": {"validation": 0.2},
+                                "batchSize": 64},
+                    "stages": STAGES, "output": {"uri": f"pvc://work/models/{name}", "formats": ["keras"]},
+                    "resources": {"gpus": 0}}}
+    return on_real_node(doc, image, **spec)

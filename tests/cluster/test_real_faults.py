@@ -17,17 +17,12 @@ import threading
 import pytest
 from controlplane.waiting import wait_for
 from kubernetes import client
-from story_support import bind_claim, chown_tree, on_real_node
+from story_support import STAGES, TUNE_EPOCHS, job
 
 from headstart.sdk import Client, JobFailed
 
 pytestmark = pytest.mark.timeout(1200)
 
-TUNE_EPOCHS = 12
-STAGES = [
-    {"name": "head", "trainBase": "none", "epochs": 1, "optimizer": {"type": "Adam", "learningRate": 0.01}},
-    {"name": "tune", "trainBase": "all", "epochs": TUNE_EPOCHS, "optimizer": {"type": "Adam", "learningRate": 0.001}},
-]
 IN_POD_CHECK = """
 import json, os, ssl, urllib.error, urllib.request
 token = open(os.environ["HEADSTART_PROGRESS_TOKEN"]).read()
@@ -41,29 +36,6 @@ except urllib.error.HTTPError as exc:
 print(json.dumps({"serviceaccount": os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount"),
                   "api_with_progress_token": code}))
 """
-
-
-@pytest.fixture
-def workspace(node, node_image, host_path_volume, api_client, namespace):
-    """A claim 'work' holding a small digits folder and a base model; the trainer image on the node."""
-    from headstart import quickstart as qs
-
-    volume, folder = host_path_volume("1Gi")
-    qs.prepare_data(folder, qs.Sizes(source_copies=1, target_per_class=12))
-    qs.write_base(folder / "base.keras")
-    chown_tree(folder)
-    bind_claim(api_client, namespace, "work", volume)
-    return folder, node_image("trainer")
-
-
-def job(name: str, image: str, **spec) -> dict:
-    doc = {"apiVersion": "headstart.dev/v1alpha1", "kind": "FineTuneJob", "metadata": {"name": name},
-           "spec": {"baseModel": {"uri": "pvc://work/base.keras"},
-                    "dataset": {"imageFolder": {"uri": "pvc://work/data/source"}, "splits": {"validation": 0.2},
-                                "batchSize": 64},
-                    "stages": STAGES, "output": {"uri": f"pvc://work/models/{name}", "formats": ["keras"]},
-                    "resources": {"gpus": 0}}}
-    return on_real_node(doc, image, **spec)
 
 
 def follow_in_background(sdk: Client, name: str) -> tuple[list[str], list[BaseException], threading.Thread]:

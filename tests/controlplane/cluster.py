@@ -162,6 +162,23 @@ class ControlPlane:
         for comp in self.components:
             comp.check_alive()
 
+    def stop_storage_and_api(self) -> None:
+        """Stop kube-apiserver, then etcd (SIGTERM, as a restart or an upgrade would): every client of the API,
+        the controllers, the nodes and the operator, loses it until start_storage_and_api."""
+        for name in ("kube-apiserver", "etcd"):
+            self._component(name).stop(grace=15.0)
+
+    def start_storage_and_api(self) -> None:
+        """Start etcd on its data, then kube-apiserver, on the same addresses and keys as before; ready."""
+        deadline = time.monotonic() + self.start_timeout
+        for name in ("etcd", "kube-apiserver"):
+            comp = self._component(name)
+            comp.start()
+            comp.wait_ready(deadline)
+
+    def _component(self, name: str) -> Component:
+        return next(comp for comp in self.components if comp.name == name)
+
     def stop(self) -> None:
         """Stop components in reverse start order; never leaves a child behind."""
         if self._heartbeats is not None:

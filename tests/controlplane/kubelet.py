@@ -97,10 +97,27 @@ class Heartbeats:
                 self._leases.create_namespaced_lease("kube-node-lease", {
                     "metadata": {"name": name}, **body})
 
+    def report_ready(self) -> None:
+        """Each fake node Ready again if it is not, as its kubelet would report once it reaches the API server
+        again: the node lifecycle controller marks a node Unknown when it has seen no heartbeat for its grace
+        period (an API server that was away), and never marks it Ready itself."""
+        core = client.CoreV1Api(self._api)
+        for name in self._names:
+            node = core.read_node(name)
+            ready = next((c for c in node.status.conditions or [] if c.type == "Ready"), None)
+            if ready is not None and ready.status == "True":
+                continue
+            now = _now().isoformat()
+            core.patch_node_status(name, {"status": {"conditions": [{
+                "type": "Ready", "status": "True", "reason": "KubeletReady",
+                "message": "fake node for the headstart test control plane",
+                "lastHeartbeatTime": now, "lastTransitionTime": now}]}}, _content_type=STRATEGIC)
+
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
                 self.beat()
+                self.report_ready()
                 reap_retired(self._api, self._names)
             except Exception:  # noqa: BLE001 - the API may be going away; the next beat retries
                 continue

@@ -26,6 +26,8 @@ def test_settings_are_explicit():
     assert s.persistence.diffbase_storage.prefix == names.KOPF_PREFIX
     assert (s.watching.server_timeout, s.watching.client_timeout, s.watching.connect_timeout) == (270, 300, 10)
     assert s.networking.request_timeout == 30
+    # a request (a watch's) retries through an API server's restart: minutes, not the 31 s that stopped it
+    assert sum(s.networking.error_backoffs) >= 300 and max(s.networking.error_backoffs) <= 30
     assert s.posting.enabled and not s.posting.loggers and s.posting.level == logging.INFO
     assert s.watching.label_selectors[JOBS] == CHILD_SELECTOR == s.watching.label_selectors[PODS]
     assert s.scanning.disabled is True

@@ -68,6 +68,26 @@ def test_running_and_succeeded_with_model_from_the_termination_message():
     assert (seen.phase, seen.model, seen.completion_time) == ("Succeeded", model, "2026-01-01T01:00:00Z")
 
 
+def test_the_termination_messages_stages_and_metrics_fill_in_what_lost_snapshots_left_out():
+    """The last snapshots lost (the API server away as the trainer ended): the stages and final metrics of the
+    termination message go into status where it lists more stages; never over a status that says as much."""
+    model = {"uri": "pvc://m/x", "sha256": "ab", "formats": ["keras"]}
+    stages = [{"name": "head", "epochsCompleted": 1}, {"name": "tune", "epochsCompleted": 30, "stoppedEarly": False}]
+    message = json.dumps({"model": model, "metrics": {"val_accuracy": 0.9, "test_accuracy": 0.8}, "stages": stages})
+    done = pod("Succeeded", terminated={"exitCode": 0, "message": message})
+    seen = observe(job([("Complete", "")]), [done], user_suspend=False)
+    verdict = Verdict(seen.phase, seen.reason, seen.message, created=True, model=seen.model, final=seen.final)
+    stale = {"stages": stages[:1], "metrics": {"loss": 0.5}}
+    patch = status_patch(stale, verdict, 1, T1)
+    assert [(s["name"], s["epochsCompleted"]) for s in patch["stages"]] == [("head", 1), ("tune", 30)]
+    assert patch["metrics"] == {"val_accuracy": 0.9, "test_accuracy": 0.8}
+    complete = {"stages": stages, "metrics": {"val_accuracy": 0.91}}  # the snapshots arrived: they stand
+    unchanged = status_patch(complete, verdict, 1, T1)
+    assert "stages" not in unchanged and "metrics" not in unchanged
+    garbled = Verdict(seen.phase, seen.reason, "", created=True, final={"stages": [{"epochs": "x"}, 3]})
+    assert "stages" not in status_patch(stale, garbled, 1, T1)
+
+
 @pytest.mark.parametrize("terminated, job_reason, reason, words", [
     ({"exitCode": 11, "message": json.dumps({"error": "dataset.imageFolder: no folder at /x"})}, "PodFailurePolicy",
      "BadDataset", "no folder at /x"),

@@ -149,6 +149,8 @@ def test_completion_and_failure_go_to_the_termination_message(tmp_path):
     rep.close()
     written = json.loads(term.read_text())
     assert written["model"]["uri"] == "pvc://models/x" and written["metrics"] == {"val_accuracy": 0.9}
+    assert written["stages"] == [{"name": "head", "epochsCompleted": 3, "bestValAccuracy": 0.75,
+                                  "durationSeconds": 1.234, "stoppedEarly": False}]
     PodReporter(Sender(Recorder()), termination_log=str(term)).failed("dataset.imageFolder: no folder")
     assert json.loads(term.read_text()) == {"error": "dataset.imageFolder: no folder"}
 
@@ -159,6 +161,9 @@ def test_termination_message_fits_the_kubelets_limit():
     text = termination_message(big)
     assert len(text.encode()) <= 4096
     assert json.loads(text) == {"model": {"uri": "u", "sha256": "s", "formats": []}, "metrics": {"val_accuracy": 0.5}}
+    with_stages = {**big, "stages": [{"name": f"stage-{i}", "epochsCompleted": 1} for i in range(20)]}
+    kept = json.loads(termination_message(with_stages))
+    assert len(kept["stages"]) == 20 and "classNames" not in kept["model"]  # stages outrank class names
 
 
 def test_status_metrics_are_short_enough_to_read_in_kubectl_get():

@@ -10,6 +10,12 @@ import sys
 
 from .config import ConfigError, OperatorConfig, from_args, parser
 
+#: kopf's retries of one API request (a watch's too), in seconds: about 9.5 minutes in all. An API server that
+#: restarts refuses connections, then answers 403 for a moment while its RBAC cache fills; a watch's request
+#: retries through both, where (1, 2, 4, 8, 16) gave up after 31 s and stopped the operator (the control-plane
+#: restart story found it). Beyond them the operator exits, and its Deployment starts it again.
+API_ERROR_BACKOFFS = (1, 2, 4, 8, 16) + (30,) * 18
+
 
 def settings_for(config: OperatorConfig):
     """kopf's settings, all explicit: its own finalizer name and annotation prefix, progress and diff-base
@@ -36,7 +42,7 @@ def settings_for(config: OperatorConfig):
     settings.watching.field_selectors[EVENTS] = FAILED_CREATE_SELECTOR
     settings.networking.request_timeout = 30
     settings.networking.connect_timeout = 10
-    settings.networking.error_backoffs = (1, 2, 4, 8, 16)
+    settings.networking.error_backoffs = API_ERROR_BACKOFFS
     settings.posting.enabled = True
     settings.posting.loggers = False
     settings.posting.level = logging.INFO

@@ -28,6 +28,9 @@ class Observation:
     completion_time: str | None = None
     model: dict[str, Any] | None = None
     """status.model from the container's termination message (when the trainer's own patch was lost)."""
+    final: dict[str, Any] | None = None
+    """The termination message's stages and metrics (``{"stages": [...], "metrics": {...}}``), the trainer's
+    final word for when its last snapshot was lost."""
 
 
 def _condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
@@ -155,14 +158,16 @@ def observe(job: dict[str, Any] | None, pods: list[dict[str, Any]], *, user_susp
     jstatus = job.get("status") or {}
     start, done = jstatus.get("startTime"), jstatus.get("completionTime")
     newest = _newest(pods)
-    model = None
+    model, final = None, None
     for pod in sorted(pods, key=_created, reverse=True):
-        found = termination_result(pod).get("model")
+        result = termination_result(pod)
+        found = result.get("model")
         if isinstance(found, dict) and found.get("uri"):
             model = found
+            final = {key: result[key] for key in ("stages", "metrics") if key in result}
             break
     if _condition(job, "Complete") or _condition(job, "SuccessCriteriaMet"):
-        return Observation(Phase.SUCCEEDED, Reason.SUCCEEDED, "the model is written", start, done, model)
+        return Observation(Phase.SUCCEEDED, Reason.SUCCEEDED, "the model is written", start, done, model, final)
     failed = _condition(job, "Failed") or _condition(job, "FailureTarget")
     if failed:
         failed_pods = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]

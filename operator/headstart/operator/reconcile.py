@@ -295,7 +295,7 @@ class Reconciler:
         seen = queueing.observe_queued(self.kueue, body, job_obj, seen)
         verdict = Verdict(seen.phase, seen.reason, seen.message, created=True,
                           training_job=job_obj["metadata"]["name"], start_time=seen.start_time,
-                          completion_time=seen.completion_time, model=seen.model)
+                          completion_time=seen.completion_time, model=seen.model, final=seen.final)
         old = self.current_status(body)
         kept = Reason.lookup(old.get("reason"))
         if old.get("phase") in TERMINAL_PHASES and old.get("phase") == verdict.phase.value and kept is not None:

@@ -13,8 +13,10 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pydantic import ValidationError
+
 from .reasons import TERMINAL_PHASES, Phase, Reason
-from .status import Condition, FineTuneJobStatus, ModelStatus
+from .status import Condition, FineTuneJobStatus, ModelStatus, StageResult
 from .uris import redact_text
 
 CONDITION_TYPES = ("Created", "Running", "Succeeded", "Failed", "Suspended", "Ready", "Reconciling", "Stalled")
@@ -38,6 +40,9 @@ class Verdict:
     completion_time: str | None = None
     model: dict[str, Any] | None = None
     """status.model from the container's termination message (when the last snapshot was lost)."""
+    final: dict[str, Any] | None = None
+    """The termination message's stages and metrics: status.stages and status.metrics when they say more than
+    the last snapshot that arrived (it was lost)."""
     refused_change: str | None = None
     """Why a spec change was refused (the job goes on with the spec it started with)."""
 
@@ -117,11 +122,28 @@ def status_patch(old: dict[str, Any] | None, verdict: Verdict, generation: int |
     }
     if verdict.model and not old.get("model"):
         fields["model"] = ModelStatus.model_validate(verdict.model)
+    fields.update(_final_word(old, verdict.final))
     wire = {name: FineTuneJobStatus.model_fields[name].alias for name in fields}
     kept = {name: value for name, value in fields.items() if value is not None or old.get(wire[name]) is not None}
     patch = FineTuneJobStatus(**kept).model_dump(by_alias=True, mode="json", exclude_unset=True)
     patch["conditions"] = [{k: v for k, v in c.items() if v is not None} for c in patch["conditions"]]
     return patch
+
+
+def _final_word(old: dict[str, Any], final: dict[str, Any] | None) -> dict[str, Any]:
+    """status.stages and status.metrics from the trainer's termination message when it lists more stages than
+    the status (the snapshots of the last stages were lost); nothing when it says no more, or not validly."""
+    stages = (final or {}).get("stages")
+    if not isinstance(stages, list) or len(stages) <= len(old.get("stages") or []):
+        return {}
+    try:
+        out: dict[str, Any] = {"stages": [StageResult.model_validate(s) for s in stages]}
+        metrics = (final or {}).get("metrics")
+        if isinstance(metrics, dict):
+            out["metrics"] = FineTuneJobStatus(metrics=metrics).metrics
+    except ValidationError:
+        return {}
+    return out
 
 
 def needs_patch(old: dict[str, Any] | None, patch: dict[str, Any]) -> bool:

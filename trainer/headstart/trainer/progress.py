@@ -200,9 +200,10 @@ class Sender:
 
 
 def termination_message(result: dict[str, Any]) -> str:
-    """Compact JSON under the kubelet's 4 KiB limit (class names, then metrics, dropped if need be)."""
+    """Compact JSON under the kubelet's 4 KiB limit (class names, then metrics, then stages, dropped if need
+    be)."""
     text = json.dumps(result, separators=(",", ":"))
-    for drop in (("model", "classNames"), ("metrics",)):
+    for drop in (("model", "classNames"), ("metrics",), ("stages",)):
         if len(text.encode()) <= TERMINATION_LIMIT:
             break
         target = result
@@ -234,7 +235,10 @@ class PodReporter(SnapshotReporter):
     def completed(self, result: TrainResult) -> None:
         super().completed(result)
         model = self.snapshot.model.to_wire(exclude_unset=False) if self.snapshot.model else {}
-        self._write_termination({"model": model, "metrics": dict(self.snapshot.metrics)})
+        # the stages without a sweep's candidates: the operator's status.stages if the last snapshots are lost
+        stages = [s.to_wire(exclude_unset=False) | {"candidates": None} for s in self.snapshot.stages]
+        self._write_termination({"model": model, "metrics": dict(self.snapshot.metrics),
+                                 "stages": [{k: v for k, v in s.items() if v is not None} for s in stages]})
 
     def failed(self, reason: str) -> None:
         self._write_termination({"error": reason})
