@@ -83,7 +83,10 @@ def test_deploy_installs_an_operator_that_trains_reports_and_fetches(operator, n
         done = sdk.wait("deployed", timeout=900)
         trainer = sdk.backend.batch.read_namespaced_job("deployed", namespace).spec.template.spec.containers[0]
         assert (trainer.image, trainer.image_pull_policy) == ("headstart-trainer:latest", "IfNotPresent")
-        assert [s.epochs_completed for s in done.status.stages] == [2]  # progress reached deploy/'s endpoint
+        assert [s.epochs_completed for s in done.status.stages] == [2]
+        # progress reached deploy/'s endpoint: status.epoch comes only from the pod's snapshots (the termination
+        # message, the fallback, carries the model, the stages and the final metrics, never an epoch)
+        assert (done.status.stage, done.status.epoch) == ("head", 2), done.status
         assert done.status.model.uri == "pvc://work/models/deployed"
 
         fetched = CliRunner().invoke(app, ["fetch", "deployed", "--to", str(tmp_path / "model"),
