@@ -28,6 +28,14 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
 
 
+def _ready_condition() -> dict:
+    """A fake node's Ready condition, as its kubelet would report it now."""
+    now = _now().isoformat()
+    return {"type": "Ready", "status": "True", "reason": "KubeletReady",
+            "message": "fake node for the headstart test control plane",
+            "lastHeartbeatTime": now, "lastTransitionTime": now}
+
+
 def create_gpu_nodes(
     api: client.ApiClient, count: int, gpus: int, deadline: float, prefix: str = "gpu-node"
 ) -> list[str]:
@@ -47,12 +55,7 @@ def create_gpu_nodes(
         core.patch_node_status(name, {"status": {
             "capacity": capacity,
             "allocatable": capacity,
-            "conditions": [{
-                "type": "Ready", "status": "True", "reason": "KubeletReady",
-                "message": "fake node for the headstart test control plane",
-                "lastHeartbeatTime": _now().isoformat(),
-                "lastTransitionTime": _now().isoformat(),
-            }],
+            "conditions": [_ready_condition()],
             "nodeInfo": {
                 "kubeletVersion": "fake", "containerRuntimeVersion": "fake://0",
                 "architecture": "amd64", "operatingSystem": "linux",
@@ -107,11 +110,7 @@ class Heartbeats:
             ready = next((c for c in node.status.conditions or [] if c.type == "Ready"), None)
             if ready is not None and ready.status == "True":
                 continue
-            now = _now().isoformat()
-            core.patch_node_status(name, {"status": {"conditions": [{
-                "type": "Ready", "status": "True", "reason": "KubeletReady",
-                "message": "fake node for the headstart test control plane",
-                "lastHeartbeatTime": now, "lastTransitionTime": now}]}}, _content_type=STRATEGIC)
+            core.patch_node_status(name, {"status": {"conditions": [_ready_condition()]}}, _content_type=STRATEGIC)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

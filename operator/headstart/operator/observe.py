@@ -52,6 +52,16 @@ def _terminated(pod: dict[str, Any]) -> dict[str, Any] | None:
     return (status.get("state") or {}).get("terminated") or (status.get("lastState") or {}).get("terminated")
 
 
+def _final_word(pods: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(model, {stages, metrics}) of the newest pod whose termination message names a model, else (None, None)."""
+    for pod in sorted(pods, key=_created, reverse=True):
+        result = termination_result(pod)
+        found = result.get("model")
+        if isinstance(found, dict) and found.get("uri"):
+            return found, {key: result[key] for key in ("stages", "metrics") if key in result}
+    return None, None
+
+
 def termination_result(pod: dict[str, Any]) -> dict[str, Any]:
     """The trainer's JSON termination message, or {"log": text} for a log tail, or {}."""
     text = ((_terminated(pod) or {}).get("message") or "").strip()
@@ -158,14 +168,7 @@ def observe(job: dict[str, Any] | None, pods: list[dict[str, Any]], *, user_susp
     jstatus = job.get("status") or {}
     start, done = jstatus.get("startTime"), jstatus.get("completionTime")
     newest = _newest(pods)
-    model, final = None, None
-    for pod in sorted(pods, key=_created, reverse=True):
-        result = termination_result(pod)
-        found = result.get("model")
-        if isinstance(found, dict) and found.get("uri"):
-            model = found
-            final = {key: result[key] for key in ("stages", "metrics") if key in result}
-            break
+    model, final = _final_word(pods)
     if _condition(job, "Complete") or _condition(job, "SuccessCriteriaMet"):
         return Observation(Phase.SUCCEEDED, Reason.SUCCEEDED, "the model is written", start, done, model, final)
     failed = _condition(job, "Failed") or _condition(job, "FailureTarget")
