@@ -21,6 +21,21 @@ TARGET_RATIO = 1.3
 """Issue 20: a sweep of 8 costs at most 1.3x one frozen stage."""
 
 
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """bench.trainer's options of this bench."""
+    p.add_argument("--sweep", type=int, default=0, metavar="N",
+                   help="bench.sweep: a frozen stage sweeping N learning rates (log range --sweep-min..--sweep-max) "
+                   "against the same stage with one, and against the N run as separate jobs")
+    p.add_argument("--sweep-min", type=float, default=1e-4, help="--sweep: smallest learning rate (default 1e-4)")
+    p.add_argument("--sweep-max", type=float, default=0.3, help="--sweep: largest learning rate (default 0.3)")
+
+
+def check_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse (p.error) a sweep of fewer than 2 learning rates or an empty range."""
+    if args.sweep and (args.sweep < 2 or not 0 < args.sweep_min < args.sweep_max):
+        p.error("--sweep needs at least 2 learning rates, and 0 < --sweep-min < --sweep-max")
+
+
 def sweep_rounds(args: argparse.Namespace, parts: dict, folder: Path, work: Path, weights: str | None) -> dict:
     from headstart.api import LogRange
 

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import environment
+from . import environment, sweep
 from .floor import Floor, calibrate, warm_floor
 from .pretrain import SOURCE_FIRST, pretrained
 
@@ -85,11 +85,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="only the floor and Headstart's frozen stage, alternately (--repeat times): no tutorial")
     p.add_argument("--repeat", type=int, default=1,
                    help="rounds of floor + Headstart (--frozen-only) or of one frozen stage + its sweep (--sweep)")
-    p.add_argument("--sweep", type=int, default=0, metavar="N",
-                   help="bench.sweep: a frozen stage sweeping N learning rates (log range --sweep-min..--sweep-max) "
-                   "against the same stage with one, and against the N run as separate jobs")
-    p.add_argument("--sweep-min", type=float, default=1e-4, help="--sweep: smallest learning rate (default 1e-4)")
-    p.add_argument("--sweep-max", type=float, default=0.3, help="--sweep: largest learning rate (default 0.3)")
+    sweep.add_arguments(p)
     p.add_argument("--cpu-bfloat16", choices=("auto", "on", "off", "both"), default="off",
                    help="HEADSTART_CPU_BFLOAT16 for Headstart's runs; both: each round runs off, then on")
     p.add_argument("--seed", type=int, default=42)
@@ -118,8 +114,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             p.error(f"--{name.replace('_', '-')} must be above 0")
     if args.repeat > 1 and not (args.frozen_only or args.sweep):
         p.error("--repeat needs --frozen-only or --sweep")
-    if args.sweep and (args.sweep < 2 or not 0 < args.sweep_min < args.sweep_max):
-        p.error("--sweep needs at least 2 learning rates, and 0 < --sweep-min < --sweep-max")
+    sweep.check_arguments(p, args)
     args.frozen_only = args.frozen_only or bool(args.sweep)
     if args.cpu_bfloat16 == "both" and not args.frozen_only:
         p.error("--cpu-bfloat16 both needs --frozen-only")
@@ -390,9 +385,7 @@ def main(argv: list[str] | None = None) -> int:
                                          learning_rate=args.source_lr, seed=args.seed)
         _fresh()
         if args.sweep:
-            from .sweep import sweep_rounds
-
-            summary = sweep_rounds(args, parts, folder, work, weights)
+            summary = sweep.sweep_rounds(args, parts, folder, work, weights)
         elif args.frozen_only:
             summary = frozen_rounds(args, parts, folder, work, weights)
         else:
